@@ -1,0 +1,1 @@
+"""vid_jax.models."""
