@@ -1,1 +1,19 @@
-"""vid_jax.models."""
+"""Flax models: DCGAN generator and discriminator, conv layers, classifier."""
+from vid_jax.models.discriminator import Discriminator
+from vid_jax.models.generator import Generator, RESOLUTIONS
+from vid_jax.models.layers import CONV_IMPLS, resolve_conv_impl
+
+
+def build_gan(config):
+  """Generator and Discriminator modules from a run config (the typed boundary)."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from vid_jax.config import attribute_names  # pylint: disable=g-import-not-at-top
+  m = config.model
+  impl = resolve_conv_impl(m.conv_impl)
+  dtype = jnp.dtype(m.dtype)
+  num_attributes = len(attribute_names(config))
+  g = Generator(resolution=m.resolution, z_dim=m.z_dim, width=m.g_width,
+                num_attributes=num_attributes, conv_impl=impl, dtype=dtype)
+  d = Discriminator(resolution=m.resolution, width=m.d_width,
+                    num_attributes=num_attributes, conv_impl=impl, dtype=dtype)
+  return g, d

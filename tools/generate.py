@@ -1,0 +1,76 @@
+"""Generates avatars with a trained run's EMA generator.
+
+  python tools/generate.py --workdir=runs/demo --num=64 --seed=0 --out=grid.png [--npz=samples.npz]
+  python tools/generate.py --workdir=runs/cdcgan --attrs=Smiling,Eyeglasses --not=Male --out=smiling.png
+
+For conditional runs, --attrs are set, --not are cleared, and every other
+conditioned attribute is drawn from the training data's marginals.
+"""
+import sys
+
+from absl import app, flags
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (launch.py --workdir).")
+_NUM = flags.DEFINE_integer("num", 64, "Number of images.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of z (and sampled attributes).")
+_OUT = flags.DEFINE_string("out", "samples.png", "Grid PNG path ('' = none).")
+_NPZ = flags.DEFINE_string("npz", "", "Also write uint8 NHWC images under key `images` to this .npz.")
+_ATTRS = flags.DEFINE_list("attrs", [], "Attributes to request (conditional runs).")
+_NOT = flags.DEFINE_list("not", [], "Attributes to forbid (conditional runs).")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+flags.mark_flags_as_required(["workdir"])
+
+
+def request_attributes(models, key, n, wanted, unwanted):
+  """[n, A] attribute vectors: wanted=1, unwanted=0, the rest from the data's marginals."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  names = models.attribute_names
+  if not names:
+    if wanted or unwanted:
+      raise UserError(f"--attrs/--not need a conditional run; {_WORKDIR.value} was trained unconditionally "
+                      "(model.conditional=False)")
+    return None
+  for a in list(wanted) + list(unwanted):
+    if a not in names:
+      raise UserError(f"attribute {a!r} is not conditioned in this run; use some of: {', '.join(names)}")
+  both = set(wanted) & set(unwanted)
+  if both:
+    raise UserError(f"attribute(s) {sorted(both)} are in both --attrs and --not")
+  y = models.sample_attributes(key, n)
+  for a in wanted:
+    y = y.at[:, names.index(a)].set(1.0)
+  for a in unwanted:
+    y = y.at[:, names.index(a)].set(0.0)
+  return jnp.asarray(y)
+
+
+def main(argv):
+  del argv
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from vid_jax import inference, writer  # pylint: disable=g-import-not-at-top
+  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  try:
+    if _NUM.value < 1:
+      raise UserError(f"--num={_NUM.value}: give a positive number of images")
+    models = inference.load_models(_WORKDIR.value, step=_STEP.value)
+    k_z, k_y = jax.random.split(jax.random.PRNGKey(_SEED.value))
+    z = jax.random.normal(k_z, (_NUM.value, models.z_dim))
+    y = request_attributes(models, k_y, _NUM.value, _ATTRS.value, getattr(flags.FLAGS, "not"))
+    images = writer.to_uint8(jax.device_get(jax.jit(models.generate)(z, y)))
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  if _OUT.value:
+    writer.save_png(_OUT.value, writer.make_grid(images))
+    print(f"wrote {_OUT.value} ({len(images)} images, step {models.step})")
+  if _NPZ.value:
+    extra = {} if y is None else {"attributes": np.asarray(y, np.uint8),
+                                  "attribute_names": np.asarray(models.attribute_names)}
+    np.savez(_NPZ.value, images=images, **extra)
+    print(f"wrote {_NPZ.value}")
+
+
+if __name__ == "__main__":
+  app.run(main)

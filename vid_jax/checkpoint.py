@@ -1,0 +1,49 @@
+"""Orbax checkpoints of the train state plus the data iterator's position."""
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class Checkpointer:
+  """WORKDIR/checkpoints: async saves, last `keep` kept, restore against an abstract target."""
+
+  def __init__(self, workdir: str, *, keep: int = 3, read_only: bool = False):
+    self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=not read_only, read_only=read_only,
+        enable_async_checkpointing=not read_only)
+    self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "data"))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def save(self, step: int, state, data_state: dict | None) -> None:
+    """Starts an async save of `state` (a pytree of jax.Arrays) and the iterator state."""
+    args = {"state": ocp.args.StandardSave(state)}
+    args["data"] = ocp.args.JsonSave(data_state or {})
+    self.manager.save(int(step), args=ocp.args.Composite(**args), force=True)
+
+  def restore(self, abstract_state, step: int | None = None):
+    """Restores (state, data_state); arrays come back with the shardings of `abstract_state`.
+
+    Args:
+      abstract_state: pytree of jax.ShapeDtypeStruct (with `.sharding`) shaped like the state.
+      step: the step to restore; the latest when None.
+    """
+    step = self.latest_step() if step is None else step
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
+    return restored["state"], restored["data"]
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def abstract_with_sharding(tree, sharding):
+  """ShapeDtypeStructs of `tree` (e.g. from jax.eval_shape) all carrying `sharding`."""
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)

@@ -1,0 +1,184 @@
+"""Shared config defaults, `:arg` parsing and validation (one clear line per bad field)."""
+import os
+
+import ml_collections
+
+from vid_jax.data.attributes import ATTRIBUTE_INDEX
+from vid_jax.errors import UserError
+
+# A useful dozen CelebA attributes for conditional models: the ones the avatar
+# data draws most visibly and that users ask for.
+DEFAULT_CONDITIONAL_ATTRIBUTES = ",".join((
+    "Male", "Smiling", "Eyeglasses", "Wearing_Hat", "Black_Hair", "Blond_Hair",
+    "Brown_Hair", "Gray_Hair", "Bald", "Bangs", "Mustache", "Young"))
+LOSSES = ("ns", "hinge")
+DTYPES = ("float32", "bfloat16")
+
+
+def parse_arg(arg: str | None, **defaults):
+  """Parses `'smoke,batch=32'`-style config args into a ConfigDict (big_vision style).
+
+  Every key must be in `defaults`; bare words set booleans to True.
+  """
+  out = ml_collections.ConfigDict(defaults)
+  for part in filter(None, (arg or "").split(",")):
+    key, _, value = part.partition("=")
+    if key not in defaults:
+      raise UserError(f"config arg {key!r} is unknown; known: {', '.join(sorted(defaults))}")
+    default = defaults[key]
+    if not value:
+      out[key] = True
+    elif isinstance(default, bool):
+      out[key] = value.lower() in ("1", "true", "yes")
+    else:
+      out[key] = type(default)(value)
+  return out
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Defaults shared by every experiment config; experiments override fields."""
+  c = ml_collections.ConfigDict()
+
+  c.data = ml_collections.ConfigDict()
+  c.data.source = "avatars"       # avatars | tfds:celeb_a | folder:PATH
+  c.data.num_examples = 20_000     # dataset size for `avatars`; a limit (0 = all) for the others
+  c.data.cache_dir = ""           # prepared cache (tools/prepare_data.py); "" = read the source live
+  c.data.on_bad_file = "skip"     # folder sources: skip | error on unreadable files
+  c.data.flip = False             # random horizontal flips
+  c.data.data_dir = ""            # tfds data_dir ("" = tfds default)
+
+  c.model = ml_collections.ConfigDict()
+  c.model.resolution = 64         # 32 | 64 | 128
+  c.model.z_dim = 100             # latent size
+  c.model.g_width = 64            # ngf: generator base width
+  c.model.d_width = 64            # ndf: discriminator base width
+  c.model.dtype = "float32"       # compute dtype: float32 | bfloat16 (params stay float32)
+  c.model.conv_impl = "auto"      # auto | native | fast (auto = fast on CPU, native on GPU/TPU)
+  c.model.conditional = False     # attribute-conditioned G and projection D
+  c.model.attributes = DEFAULT_CONDITIONAL_ATTRIBUTES  # comma-separated CelebA names (conditional only)
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.loss = "ns"             # ns (non-saturating BCE) | hinge
+  c.optim.g_lr = 2e-4             # Adam learning rates (Radford et al. 2016)
+  c.optim.d_lr = 2e-4
+  c.optim.b1 = 0.5
+  c.optim.b2 = 0.999
+  c.optim.n_critic = 1            # D updates per G update
+  c.optim.r1_gamma = 0.0          # R1 penalty weight on real images (0 = off)
+  c.optim.ema_decay = 0.999       # EMA of G's params used for samples
+
+  c.train = ml_collections.ConfigDict()
+  c.train.num_steps = 1000        # G updates
+  c.train.batch_size = 64         # global batch, split over all devices
+  c.train.seed = 0
+  c.train.steps_per_dispatch = 1  # train steps per jitted call (lax.scan)
+  c.train.log_every = 50
+  c.train.checkpoint_every = 500
+  c.train.keep = 3                # checkpoints kept
+  c.train.sample_every = 250      # PNG grid of EMA samples from a fixed z
+  c.train.num_samples_grid = 64
+  c.train.eval_every = 0          # FID/KID etc. (0 = off)
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.num_samples = 1000       # samples for metrics during training
+  c.eval.classifier_workdir = ""  # attribute classifier for domain FID/KID and attribute accuracy
+
+  c.refiners = ml_collections.ConfigDict()
+  c.refiners.adversarial = ml_collections.ConfigDict()
+  c.refiners.adversarial.enabled = False  # PGD on D's inputs during training
+  c.refiners.adversarial.norm = "linf"    # linf | l2
+  c.refiners.adversarial.eps = 4 / 255    # radius in the [-1, 1] image scale (= 2/255 in [0, 1] pixels)
+  c.refiners.adversarial.step_size = 2 / 255
+  c.refiners.adversarial.num_steps = 3
+  c.refiners.adversarial.fraction = 0.5   # fraction of real and of fake examples perturbed
+  return c
+
+
+def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Shrinks a config to a few-step run that exercises every code path."""
+  c.model.resolution = 32
+  c.model.g_width = 8
+  c.model.d_width = 8
+  c.data.num_examples = 64
+  c.train.num_steps = 4
+  c.train.batch_size = 8
+  c.train.log_every = 2
+  c.train.checkpoint_every = 2
+  c.train.sample_every = 2
+  c.train.num_samples_grid = 16
+  c.eval.num_samples = 64
+  return c
+
+
+def attribute_names(config) -> tuple[str, ...]:
+  """The conditioned attribute names (empty for unconditional models)."""
+  if not config.model.conditional:
+    return ()
+  return tuple(a.strip() for a in config.model.attributes.split(",") if a.strip())
+
+
+def _err(field, value, fix):
+  return UserError(f"config.{field}={value!r}: {fix}")
+
+
+def validate(config, *, device_count: int, process_count: int = 1) -> None:
+  """Checks the config before anything compiles; raises UserError naming the bad field."""
+  from vid_jax.models.generator import RESOLUTIONS  # pylint: disable=g-import-not-at-top
+  from vid_jax.models.layers import CONV_IMPLS  # pylint: disable=g-import-not-at-top
+  m, o, t, d = config.model, config.optim, config.train, config.data
+  if m.resolution not in RESOLUTIONS:
+    raise _err("model.resolution", m.resolution, f"use one of {', '.join(map(str, RESOLUTIONS))}")
+  if m.dtype not in DTYPES:
+    raise _err("model.dtype", m.dtype, f"use one of {', '.join(DTYPES)}")
+  if m.conv_impl not in CONV_IMPLS:
+    raise _err("model.conv_impl", m.conv_impl, f"use one of {', '.join(CONV_IMPLS)}")
+  for field in ("z_dim", "g_width", "d_width"):
+    if m[field] < 1:
+      raise _err(f"model.{field}", m[field], "must be a positive integer")
+  if m.conditional:
+    names = attribute_names(config)
+    unknown = [a for a in names if a not in ATTRIBUTE_INDEX]
+    if not names or unknown:
+      raise _err("model.attributes", m.attributes,
+                 f"unknown attribute(s) {unknown}; use comma-separated CelebA names such as Smiling,Eyeglasses")
+  if o.loss not in LOSSES:
+    raise _err("optim.loss", o.loss, f"unknown loss; use one of {', '.join(LOSSES)}")
+  if o.n_critic < 1:
+    raise _err("optim.n_critic", o.n_critic, "must be >= 1")
+  if o.r1_gamma < 0:
+    raise _err("optim.r1_gamma", o.r1_gamma, "must be >= 0")
+  if not 0.0 <= o.ema_decay < 1.0:
+    raise _err("optim.ema_decay", o.ema_decay, "must be in [0, 1)")
+  if t.batch_size < 1 or t.batch_size % device_count:
+    raise _err("train.batch_size", t.batch_size,
+               f"the global batch must be a positive multiple of the device count ({device_count}); "
+               f"e.g. --config.train.batch_size={max(1, t.batch_size // device_count) * device_count or device_count}")
+  if t.batch_size % process_count:
+    raise _err("train.batch_size", t.batch_size, f"must be divisible by the process count ({process_count})")
+  if t.num_steps < 1:
+    raise _err("train.num_steps", t.num_steps, "must be >= 1")
+  k = t.steps_per_dispatch
+  if k < 1:
+    raise _err("train.steps_per_dispatch", k, "must be >= 1")
+  for field in ("num_steps", "log_every", "checkpoint_every", "sample_every"):
+    if t[field] < 0 or t[field] % k:
+      raise _err(f"train.{field}", t[field], f"must be a non-negative multiple of train.steps_per_dispatch ({k})")
+  if t.eval_every < 0 or t.eval_every % k:
+    raise _err("train.eval_every", t.eval_every, f"must be a non-negative multiple of train.steps_per_dispatch ({k})")
+  if t.keep < 1:
+    raise _err("train.keep", t.keep, "must be >= 1")
+  if d.on_bad_file not in ("skip", "error"):
+    raise _err("data.on_bad_file", d.on_bad_file, "use skip or error")
+  src = d.source
+  if not (src == "avatars" or src.startswith("tfds:") or src.startswith("folder:")):
+    raise _err("data.source", src, "use avatars, tfds:celeb_a or folder:PATH")
+  if src.startswith("folder:") and not d.cache_dir and not os.path.isdir(src[len("folder:"):]):
+    raise _err("data.source", src, "the folder does not exist; give an existing image folder")
+  adv = config.refiners.adversarial
+  if adv.enabled:
+    if adv.norm not in ("linf", "l2"):
+      raise _err("refiners.adversarial.norm", adv.norm, "use linf or l2")
+    if not 0.0 < adv.fraction <= 1.0:
+      raise _err("refiners.adversarial.fraction", adv.fraction, "must be in (0, 1]")
+    if adv.eps < 0 or adv.num_steps < 1:
+      raise _err("refiners.adversarial", (adv.eps, adv.num_steps), "need eps >= 0 and num_steps >= 1")

@@ -1,0 +1,93 @@
+"""Loads a finished (or running) training workdir's models for generation and refiners."""
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from vid_jax import checkpoint as ckpt_lib
+from vid_jax import config as config_lib
+from vid_jax import train_state as ts_lib
+from vid_jax.errors import UserError
+from vid_jax.models import build_gan
+
+
+@dataclasses.dataclass(frozen=True)
+class Models:
+  """A run's EMA generator and discriminator, ready for inference (train=False)."""
+  config: Any
+  generator: Any
+  g_variables: Any
+  discriminator: Any
+  d_variables: Any
+  attribute_names: tuple[str, ...]
+  attribute_marginals: Any  # np.float32 [A] or None
+  step: int
+
+  @property
+  def z_dim(self) -> int:
+    return self.config.model.z_dim
+
+  @property
+  def resolution(self) -> int:
+    return self.config.model.resolution
+
+  def generate(self, z, attrs=None):
+    """z [B, z_dim] (+ attrs [B, A] in {0, 1}) -> images [B, R, R, 3] in [-1, 1]. Jittable."""
+    return self.generator.apply(self.g_variables, z, attrs, train=False)
+
+  def discriminate(self, images, attrs=None, return_features=False):
+    """images [B, R, R, 3] -> logits [B] (or (logits, features)). Jittable."""
+    return self.discriminator.apply(self.d_variables, images, attrs, train=False,
+                                    return_features=return_features)
+
+  def sample_attributes(self, key, n: int):
+    """Attribute vectors [n, A] drawn independently from the data's marginals."""
+    if not self.attribute_names:
+      return None
+    p = jnp.asarray(self.attribute_marginals if self.attribute_marginals is not None
+                    else np.full(len(self.attribute_names), 0.5), jnp.float32)
+    return jax.random.bernoulli(key, p, (n, p.shape[0])).astype(jnp.float32)
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise UserError(f"{workdir} is not a training workdir (no config.json); "
+                    "give the --workdir of a launch.py run")
+  with open(path, encoding="utf-8") as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def load_models(workdir: str, step: int | None = None) -> Models:
+  """Restores the latest (or `step`) checkpoint of `workdir` on the default device."""
+  config = load_config(workdir)
+  checkpointer = ckpt_lib.Checkpointer(workdir, keep=config.train.keep, read_only=True)
+  if checkpointer.latest_step() is None:
+    raise UserError(f"no checkpoint in {checkpointer.directory}; train first "
+                    f"(python launch.py --config=... --workdir={workdir})")
+  generator, discriminator = build_gan(config)
+  names = config_lib.attribute_names(config)
+  g_tx, d_tx = ts_lib.make_optimizers(config.optim)
+  abstract = jax.eval_shape(lambda k: ts_lib.create_train_state(
+      k, generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
+      resolution=config.model.resolution, z_dim=config.model.z_dim, num_attributes=len(names)),
+      jax.random.PRNGKey(0))
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  state, _ = checkpointer.restore(ckpt_lib.abstract_with_sharding(abstract, device), step)
+  checkpointer.close()
+  marginals = None
+  stats_path = os.path.join(workdir, "data_stats.json")
+  if os.path.exists(stats_path):
+    with open(stats_path, encoding="utf-8") as f:
+      m = json.load(f).get("marginals")
+    marginals = None if m is None else np.asarray(m, np.float32)
+  return Models(config=config, generator=generator,
+                g_variables={"params": state.ema_params, "batch_stats": state.g_batch_stats},
+                discriminator=discriminator,
+                d_variables={"params": state.d_params, "batch_stats": state.d_batch_stats},
+                attribute_names=names, attribute_marginals=marginals, step=int(state.step))

@@ -1,0 +1,47 @@
+"""DCGAN discriminator returning logits, optionally a projection discriminator."""
+from typing import Any
+
+import jax.numpy as jnp
+import flax.linen as nn
+
+from vid_jax.models.generator import bn_scale_init, num_stages
+from vid_jax.models.layers import Conv4
+
+
+class Discriminator(nn.Module):
+  """images [B, R, R, 3] in [-1, 1] (+ attributes [B, A]) -> logits [B].
+
+  Layout at 64x64, width 64: Conv 64->32 (64 ch, LeakyReLU 0.2, no BatchNorm),
+  Conv 32->16->8->4 (128, 256, 512; BatchNorm + LeakyReLU), Conv 4x4 -> 1x1
+  logit. 2,765,568 parameters. With attributes, adds the projection term
+  <V y, sum_hw h> of Miyato & Koyama (2018).
+  """
+  resolution: int = 64
+  width: int = 64
+  num_attributes: int = 0
+  conv_impl: str = "native"
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, attrs=None, *, train: bool, return_features: bool = False):
+    stages = num_stages(self.resolution)
+    h = x
+    features = []
+    for i in range(stages):
+      h = Conv4(self.width * 2 ** i, impl=self.conv_impl, dtype=self.dtype)(h)
+      if i > 0:
+        h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                         scale_init=bn_scale_init, dtype=self.dtype)(h)
+      h = nn.leaky_relu(h, 0.2)
+      features.append(h)
+    logits = Conv4(1, stride=1, padding=0, impl=self.conv_impl, dtype=self.dtype)(h)  # [B, 1, 1, 1]
+    logits = logits.reshape(x.shape[0]).astype(jnp.float32)
+    if self.num_attributes:
+      if attrs is None:
+        raise ValueError("a conditional discriminator needs attributes [B, num_attributes]")
+      y = 2.0 * attrs.astype(jnp.float32) - 1.0  # [B, A]
+      phi = jnp.sum(h.astype(jnp.float32), axis=(1, 2))  # [B, C]
+      proj = nn.Dense(phi.shape[-1], use_bias=False, name="projection",
+                      kernel_init=nn.initializers.normal(0.02))(y)  # [B, C]
+      logits = logits + jnp.sum(proj * phi, axis=-1)
+    return (logits, features) if return_features else logits

@@ -1,0 +1,73 @@
+"""DCGAN generator (Radford et al. 2016), optionally attribute-conditioned."""
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+
+from vid_jax.models.layers import ConvT4
+
+RESOLUTIONS = (32, 64, 128)
+# DCGAN's BatchNorm init: scale ~ N(1, 0.02), bias 0.
+bn_scale_init = lambda key, shape, dtype=jnp.float32: 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def num_stages(resolution: int) -> int:
+  """Number of 2x resampling stages between 4x4 and `resolution`."""
+  if resolution not in RESOLUTIONS:
+    raise ValueError(f"resolution {resolution} is not supported; use one of {RESOLUTIONS}")
+  return int(math.log2(resolution)) - 2
+
+
+class ConditionalBatchNorm(nn.Module):
+  """BatchNorm whose scale and bias are shifted by linear functions of the attributes."""
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, y, *, train: bool):  # x [B, H, W, C], y [B, A] in {-1, +1} or None
+    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                     scale_init=bn_scale_init, dtype=self.dtype)(x)
+    if y is None:
+      return x
+    c = x.shape[-1]
+    # Zero init: the conditional model starts as the unconditional one.
+    gamma = nn.Dense(c, kernel_init=nn.initializers.zeros, name="gamma")(y)  # [B, C]
+    beta = nn.Dense(c, kernel_init=nn.initializers.zeros, name="beta")(y)
+    return x * (1.0 + gamma[:, None, None, :]).astype(x.dtype) + beta[:, None, None, :].astype(x.dtype)
+
+
+class Generator(nn.Module):
+  """z [B, z_dim] (+ attributes [B, A] in {0, 1}) -> images [B, R, R, 3] in [-1, 1].
+
+  Layout at 64x64, width 64 (PyTorch's dcgan example): ConvT 1->4 (512 ch),
+  then ConvT 4->8->16->32 (256, 128, 64), each with BatchNorm + ReLU, and a
+  final ConvT 32->64 to 3 channels with tanh. 3,576,704 parameters.
+  """
+  resolution: int = 64
+  z_dim: int = 100
+  width: int = 64
+  num_attributes: int = 0
+  conv_impl: str = "native"
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, z, attrs=None, *, train: bool):
+    stages = num_stages(self.resolution)
+    y = None
+    h = z.astype(jnp.float32)
+    if self.num_attributes:
+      if attrs is None:
+        raise ValueError("a conditional generator needs attributes [B, num_attributes]")
+      y = 2.0 * attrs.astype(jnp.float32) - 1.0  # [B, A] in {-1, +1}
+      h = jnp.concatenate([h, nn.Dense(self.z_dim, name="embed")(y)], axis=-1)
+    h = h[:, None, None, :]  # [B, 1, 1, Z]
+    channels = self.width * 2 ** (stages - 1)
+    h = ConvT4(channels, stride=1, padding=0, impl=self.conv_impl, dtype=self.dtype)(h)  # [B, 4, 4, C]
+    h = nn.relu(ConditionalBatchNorm(dtype=self.dtype)(h, y, train=train))
+    for _ in range(stages - 1):
+      channels //= 2
+      h = ConvT4(channels, impl=self.conv_impl, dtype=self.dtype)(h)
+      h = nn.relu(ConditionalBatchNorm(dtype=self.dtype)(h, y, train=train))
+    h = ConvT4(3, impl=self.conv_impl, dtype=self.dtype)(h)  # [B, R, R, 3]
+    return jnp.tanh(h.astype(jnp.float32))

@@ -1,0 +1,88 @@
+"""4x4 convolution layers of the DCGAN family, with a selectable implementation.
+
+`impl="native"` uses flax's Conv / ConvTranspose. `impl="fast"` computes the same
+function through forms that XLA:CPU runs well (see docs/performance.md). Both
+create the same parameters (`kernel`, HWIO, [4, 4, C_in, C_out]), so checkpoints
+are interchangeable between implementations.
+
+Layouts follow PyTorch's `nn.ConvTranspose2d(k=4, s, p)` / `nn.Conv2d(k=4, s, p)`
+output sizes: stride 1, padding 0 maps 1x1 -> 4x4 (transposed) or 4x4 -> 1x1;
+stride 2, padding 1 doubles (transposed) or halves the spatial size.
+"""
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+
+from vid_jax.errors import UserError
+
+CONV_IMPLS = ("auto", "native", "fast")
+# DCGAN's weight init (Radford et al. 2016): N(0, 0.02).
+dcgan_init = nn.initializers.normal(stddev=0.02)
+
+
+def resolve_conv_impl(impl: str, backend: str | None = None) -> str:
+  """Maps `auto` to `fast` on CPU and `native` on GPU/TPU; checks the name."""
+  if impl not in CONV_IMPLS:
+    raise UserError(f"model.conv_impl={impl!r} is unknown; use one of {', '.join(CONV_IMPLS)}")
+  if impl != "auto":
+    return impl
+  backend = backend or jax.default_backend()
+  return "fast" if backend == "cpu" else "native"
+
+
+def _check(kernel_size: int, stride: int, padding: int):
+  if (kernel_size, stride, padding) not in ((4, 1, 0), (4, 2, 1)):
+    raise ValueError(f"only 4x4 layers with (stride, padding) in ((1, 0), (2, 1)) are supported, "
+                     f"got kernel {kernel_size}, stride {stride}, padding {padding}")
+
+
+class ConvT4(nn.Module):
+  """Transposed 4x4 convolution without bias (PyTorch ConvTranspose2d layout)."""
+  features: int
+  stride: int = 2
+  padding: int = 1
+  impl: str = "native"
+  dtype: Any = jnp.float32
+  kernel_init: Any = dcgan_init
+
+  @nn.compact
+  def __call__(self, x):  # [B, H, W, C_in] -> [B, H', W', features]
+    _check(4, self.stride, self.padding)
+    kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
+    x = x.astype(self.dtype)
+    kernel = kernel.astype(self.dtype)
+    impl = resolve_conv_impl(self.impl)
+    if impl == "fast":
+      from vid_jax.models import fast_conv  # pylint: disable=g-import-not-at-top
+      return fast_conv.conv_transpose4(x, kernel, stride=self.stride, padding=self.padding)
+    pad = 4 - 1 - self.padding
+    return jax.lax.conv_transpose(
+        x, kernel, strides=(self.stride, self.stride), padding=((pad, pad), (pad, pad)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+class Conv4(nn.Module):
+  """4x4 convolution without bias (PyTorch Conv2d layout)."""
+  features: int
+  stride: int = 2
+  padding: int = 1
+  impl: str = "native"
+  dtype: Any = jnp.float32
+  kernel_init: Any = dcgan_init
+
+  @nn.compact
+  def __call__(self, x):  # [B, H, W, C_in] -> [B, H', W', features]
+    _check(4, self.stride, self.padding)
+    kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
+    x = x.astype(self.dtype)
+    kernel = kernel.astype(self.dtype)
+    impl = resolve_conv_impl(self.impl)
+    if impl == "fast":
+      from vid_jax.models import fast_conv  # pylint: disable=g-import-not-at-top
+      return fast_conv.conv4(x, kernel, stride=self.stride, padding=self.padding)
+    p = self.padding
+    return jax.lax.conv_general_dilated(
+        x, kernel, window_strides=(self.stride, self.stride), padding=((p, p), (p, p)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))

@@ -1,0 +1,139 @@
+"""The pure GAN train step: D update(s), then a G update that reuses G's forward pass."""
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from vid_jax import losses
+from vid_jax.train_state import TrainState
+
+
+@dataclasses.dataclass(frozen=True)
+class StepOptions:
+  """Static settings of the train step (hashable; part of the compiled program)."""
+  loss: str = "ns"
+  n_critic: int = 1
+  r1_gamma: float = 0.0
+  ema_decay: float = 0.999
+  z_dim: int = 100
+  attribute_indices: tuple[int, ...] = ()   # columns of batch["attributes"] the models condition on
+  adversarial: Any = None                   # frozen dict of PGD settings, or None (off)
+
+
+def images_to_float(images_uint8):
+  """uint8 [B, H, W, 3] -> float32 in [-1, 1] (done on device: batches travel as uint8)."""
+  return images_uint8.astype(jnp.float32) * (2.0 / 255.0) - 1.0
+
+
+def make_train_step(*, generator, discriminator, options: StepOptions) -> Callable:
+  """Returns `train_step(state, batch) -> (state, metrics)`; metrics are float32 scalars."""
+  d_loss_fn, g_loss_fn = losses.LOSSES[options.loss]
+  conditional = bool(options.attribute_indices)
+  attr_idx = jnp.asarray(options.attribute_indices, jnp.int32) if conditional else None
+
+  def d_apply(params, batch_stats, x, y):
+    logits, new = discriminator.apply({"params": params, "batch_stats": batch_stats}, x, y,
+                                      train=True, mutable=["batch_stats"])
+    return logits, new["batch_stats"]
+
+  def train_step(state: TrainState, batch) -> tuple[TrainState, dict]:
+    key = jax.random.fold_in(state.rng, state.step)
+    k_attr, k_adv, k_z = jax.random.split(key, 3)
+    real = images_to_float(batch["image"])  # [B, R, R, 3]
+    b = real.shape[0]
+    if conditional:
+      y_real = batch["attributes"][:, attr_idx].astype(jnp.float32)  # [B, A]
+      # Fakes are conditioned on a permutation of the batch's attribute vectors:
+      # the data's joint distribution of attributes, decoupled from the images.
+      y_fake = y_real[jax.random.permutation(k_attr, b)]
+    else:
+      y_real = y_fake = None
+
+    d_params, d_bs, d_opt = state.d_params, state.d_batch_stats, state.d_opt_state
+    for i in range(options.n_critic):
+      z = jax.random.normal(jax.random.fold_in(k_z, i), (b, options.z_dim), jnp.float32)
+
+      def g_forward(g_params, z=z):
+        fake, new = generator.apply({"params": g_params, "batch_stats": state.g_batch_stats}, z, y_fake,
+                                    train=True, mutable=["batch_stats"])
+        return fake, new["batch_stats"]
+
+      # One G forward per critic step; the last one's VJP is reused by the G update.
+      fake, g_vjp, g_bs = jax.vjp(g_forward, state.g_params, has_aux=True)
+      d_real_in, d_fake_in = real, jax.lax.stop_gradient(fake)
+      if options.adversarial is not None:
+        d_real_in, d_fake_in = _adversarial_inputs(discriminator, d_params, d_bs, d_real_in, d_fake_in,
+                                                   y_real, y_fake, jax.random.fold_in(k_adv, i),
+                                                   dict(options.adversarial))
+
+      def d_objective(params, real_in=d_real_in, fake_in=d_fake_in):
+        real_logits, bs = d_apply(params, d_bs, real_in, y_real)
+        fake_logits, bs = d_apply(params, bs, fake_in, y_fake)
+        loss = d_loss_fn(real_logits=real_logits, fake_logits=fake_logits)
+        if options.r1_gamma:
+          d_fn = lambda x: d_apply(params, d_bs, x, y_real)[0]
+          loss = loss + options.r1_gamma * losses.r1_penalty(d_fn=d_fn, real=real)
+        return loss, (bs, real_logits, fake_logits)
+
+      (d_loss, (d_bs, real_logits, fake_logits)), d_grads = jax.value_and_grad(
+          d_objective, has_aux=True)(d_params)
+      updates, d_opt = state.d_tx.update(d_grads, d_opt, d_params)
+      d_params = optax.apply_updates(d_params, updates)
+
+    def g_objective(fake_in):
+      logits, bs = d_apply(d_params, d_bs, fake_in, y_fake)
+      return g_loss_fn(fake_logits=logits), bs
+
+    (g_loss, d_bs), dfake = jax.value_and_grad(g_objective, has_aux=True)(fake)
+    (g_grads,) = g_vjp(dfake)
+    updates, g_opt = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    decay = options.ema_decay
+    ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, g_params)
+
+    new_state = state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_bs,
+                              d_params=d_params, d_batch_stats=d_bs, g_opt_state=g_opt,
+                              d_opt_state=d_opt, ema_params=ema)
+    metrics = {
+        "d_loss": d_loss, "g_loss": g_loss,
+        "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),   # mean D(x)
+        "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),   # mean D(G(z)) before D's update
+        "d_grad_norm": optax.tree.norm(d_grads), "g_grad_norm": optax.tree.norm(g_grads),
+    }
+    return new_state, jax.tree.map(lambda m: m.astype(jnp.float32), metrics)
+
+  return train_step
+
+
+def _adversarial_inputs(discriminator, d_params, d_bs, real, fake, y_real, y_fake, key, adv):
+  """PGD-perturbs part of D's real and fake inputs (D in inference mode, no grads to params)."""
+  from vid_jax.refiners import adversarial  # pylint: disable=g-import-not-at-top
+  variables = jax.lax.stop_gradient({"params": d_params, "batch_stats": d_bs})
+
+  def logits_fn(y):
+    return lambda x: discriminator.apply(variables, x, y, train=False)
+
+  k_real, k_fake = jax.random.split(key)
+  settings = dict(norm=adv["norm"], eps=adv["eps"], step_size=adv["step_size"],
+                  num_steps=adv["num_steps"], fraction=adv["fraction"])
+  if y_real is None:
+    return adversarial.perturb_d_inputs(logits_fn(None), real, fake, key, **settings)
+  # Conditional D: reals and fakes carry different attributes, so attack each with its own.
+  real_adv, _ = adversarial.perturb_d_inputs(logits_fn(y_real), real, real, k_real, **settings)
+  _, fake_adv = adversarial.perturb_d_inputs(logits_fn(y_fake), fake, fake, k_fake, **settings)
+  return real_adv, fake_adv
+
+
+def make_multi_step(train_step: Callable, k: int) -> Callable:
+  """k train steps per dispatch.
+
+  Batches carry a leading [k] axis; the returned metrics are per-step arrays [k].
+  """
+  if k == 1:
+    def one_step(state, batches):
+      state, metrics = train_step(state, jax.tree.map(lambda x: x[0], batches))
+      return state, jax.tree.map(lambda m: m[None], metrics)
+    return one_step
+  return lambda state, batches: jax.lax.scan(train_step, state, batches)
