@@ -42,6 +42,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict()
   c.data.source = "avatars"       # avatars | tfds:celeb_a | folder:PATH
   c.data.num_examples = 20_000     # dataset size for `avatars`; a limit (0 = all) for the others
+  c.data.seed = 0                 # which avatars are drawn (independent of train.seed)
   c.data.cache_dir = ""           # prepared cache (tools/prepare_data.py); "" = read the source live
   c.data.on_bad_file = "skip"     # folder sources: skip | error on unreadable files
   c.data.flip = False             # random horizontal flips

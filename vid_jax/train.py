@@ -40,9 +40,9 @@ def step_options(config) -> StepOptions:
 def make_source(config):
   """The run's data source (raises UserError with a fix when the data is missing)."""
   d = config.data
-  return data_lib.make_source(d.source, size=config.model.resolution, seed=config.train.seed,
+  return data_lib.make_source(d.source, size=config.model.resolution, seed=d.seed,
                               on_bad_file=d.on_bad_file, num_examples=d.num_examples or None,
-                              cache_dir=d.cache_dir or None)
+                              cache_dir=d.cache_dir or None, data_dir=d.data_dir or None)
 
 
 class Trainer:

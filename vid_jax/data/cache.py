@@ -1,0 +1,378 @@
+"""The prepared packed cache: decode, crop and resize once; read by memory map.
+
+Layout of a cache directory (other tools and users read it directly):
+
+  images.npy      uint8 [N, size, size, 3]   (np.load(..., mmap_mode="r"))
+  attributes.npy  bool [N, 40], CelebA names in tfds order (absent for
+                  unlabelled folders)
+  identities.npy  int32 [N] (only for sources with identities: CelebA)
+  manifest.json   source, count, size, attribute_names, crop, filter,
+                  content_hash (sha256 of images bytes then attributes bytes),
+                  version, file sizes, ... Written last.
+
+Writing is atomic: everything goes to `DIR.tmp-XXXX` next to DIR, which is
+renamed to DIR only when complete, so a directory with a readable manifest is
+always a complete cache; readers reject any directory without one.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+from vid_jax.data.attributes import ATTRIBUTE_NAMES, NUM_ATTRIBUTES
+from vid_jax.data import sources as sources_lib
+from vid_jax.errors import UserError
+
+VERSION = 1
+FORMAT = "vid_jax.packed_images"
+MANIFEST = "manifest.json"
+IMAGES = "images.npy"
+ATTRIBUTES = "attributes.npy"
+IDENTITIES = "identities.npy"
+_REQUIRED_KEYS = ("format", "version", "source", "count", "size",
+                  "attribute_names", "crop", "filter", "content_hash", "files")
+
+
+def prepare_command(spec: str, *, size: int, out: str, seed: int = 0,
+                    limit: int | None = None, split: str = "train",
+                    overwrite: bool = False) -> str:
+  """The tools/prepare_data.py command line that makes a cache."""
+  cmd = f"python tools/prepare_data.py --source={spec} --size={size} --out={out}"
+  kind, _ = sources_lib.parse_spec(spec)
+  if kind == "avatars" and seed:
+    cmd += f" --seed={seed}"
+  if kind == "tfds" and split != "train":
+    cmd += f" --split={split}"
+  if limit:
+    cmd += f" --limit={limit}"
+  if overwrite:
+    cmd += " --overwrite"
+  return cmd
+
+
+# ----------------------------------------------------------------------------
+# Writing.
+
+_WORKER_SOURCE = None
+
+
+def _init_worker(source):
+  global _WORKER_SOURCE
+  _WORKER_SOURCE = source
+
+
+def _load_chunk(bounds):
+  start, stop = bounds
+  idx = np.arange(start, stop)
+  batch = _WORKER_SOURCE.get_batch(idx)
+  return batch["image"], batch["attributes"], _WORKER_SOURCE.identities(idx)
+
+
+def _fsync(path):
+  fd = os.open(path, os.O_RDONLY)
+  try:
+    os.fsync(fd)
+  finally:
+    os.close(fd)
+
+
+def write_cache(source: sources_lib.Source, out_dir: str, *,
+                overwrite: bool = False, workers: int = 0,
+                chunk_size: int = 256, progress: bool = True,
+                command: str | None = None) -> dict[str, Any]:
+  """Writes `source` as a packed cache at `out_dir`, atomically.
+
+  Args:
+    source: any Source (its images are already cropped and resized).
+    out_dir: destination directory; must not exist or be empty unless
+      `overwrite`.
+    overwrite: replace an existing directory (only after the new cache is
+      complete).
+    workers: decode/render in this many spawned processes (0: in this one).
+    chunk_size: items per task.
+    progress: show a tqdm progress bar.
+    command: command line recorded in the manifest.
+
+  Returns:
+    The manifest dict (also in out_dir/manifest.json).
+  """
+  out = os.path.abspath(os.path.expanduser(out_dir))
+  if os.path.exists(out):
+    if not os.path.isdir(out):
+      raise UserError(f"--out={out_dir} exists and is not a directory")
+    if os.listdir(out) and not overwrite:
+      raise UserError(f"--out={out_dir} already exists and is not empty; "
+                      f"pass --overwrite to replace it")
+  parent = os.path.dirname(out)
+  os.makedirs(parent, exist_ok=True)
+  n, size = len(source), source.size
+  tmp = tempfile.mkdtemp(prefix=os.path.basename(out) + ".tmp-", dir=parent)
+  t0 = time.perf_counter()
+  try:
+    images = np.lib.format.open_memmap(
+        os.path.join(tmp, IMAGES), mode="w+", dtype=np.uint8,
+        shape=(n, size, size, 3))  # [N, H, W, 3]
+    attributes = np.zeros((n, NUM_ATTRIBUTES), np.bool_)
+    identities = None
+    digest = hashlib.sha256()
+    bounds = [(a, min(n, a + chunk_size)) for a in range(0, n, chunk_size)]
+    pbar = None
+    if progress:
+      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+      pbar = tqdm(total=n, unit="img", desc=f"prepare {source.spec}")
+    for (a, b), (imgs, attrs, ids) in zip(
+        bounds, _iter_chunks(source, bounds, workers)):
+      images[a:b] = imgs
+      attributes[a:b] = attrs
+      digest.update(np.ascontiguousarray(imgs).tobytes())
+      if ids is not None:
+        if identities is None:
+          identities = np.zeros((n,), np.int32)
+        identities[a:b] = ids
+      if pbar is not None:
+        pbar.update(b - a)
+    if pbar is not None:
+      pbar.close()
+    images.flush()
+    del images
+    _fsync(os.path.join(tmp, IMAGES))
+    files = {IMAGES: os.path.getsize(os.path.join(tmp, IMAGES))}
+    if source.has_attributes:
+      digest.update(attributes.tobytes())
+      np.save(os.path.join(tmp, ATTRIBUTES), attributes)
+      files[ATTRIBUTES] = os.path.getsize(os.path.join(tmp, ATTRIBUTES))
+    if identities is not None:
+      np.save(os.path.join(tmp, IDENTITIES), identities)
+      files[IDENTITIES] = os.path.getsize(os.path.join(tmp, IDENTITIES))
+    seconds = time.perf_counter() - t0
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "source": source.spec,
+        "count": n,
+        "size": size,
+        "image_shape": [n, size, size, 3],
+        "image_dtype": "uint8",
+        "attribute_names": list(ATTRIBUTE_NAMES) if source.has_attributes else [],
+        "has_attributes": bool(source.has_attributes),
+        "has_identities": identities is not None,
+        "crop": None,
+        "filter": None,
+        **source.describe(),
+        "content_hash": "sha256:" + digest.hexdigest(),
+        "files": files,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "prepare_seconds": round(seconds, 3),
+        "command": command,
+    }
+    mpath = os.path.join(tmp, MANIFEST)
+    with open(mpath, "w") as f:
+      json.dump(manifest, f, indent=2)
+      f.write("\n")
+      f.flush()
+      os.fsync(f.fileno())
+    _publish(tmp, out)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return manifest
+
+
+def _iter_chunks(source, bounds, workers):
+  if workers <= 0:
+    _init_worker(source)
+    try:
+      for bd in bounds:
+        yield _load_chunk(bd)
+    finally:
+      _init_worker(None)
+    return
+  ctx = multiprocessing.get_context("spawn")  # no fork after threads/JAX
+  with concurrent.futures.ProcessPoolExecutor(
+      workers, mp_context=ctx, initializer=_init_worker,
+      initargs=(source,)) as pool:
+    window = 2 * workers  # bounded read-ahead keeps memory flat
+    pending = [pool.submit(_load_chunk, bd) for bd in bounds[:window]]
+    nxt = len(pending)
+    while pending:
+      result = pending.pop(0).result()
+      if nxt < len(bounds):
+        pending.append(pool.submit(_load_chunk, bounds[nxt]))
+        nxt += 1
+      yield result
+
+
+def _publish(tmp: str, out: str):
+  """Atomically moves the finished cache `tmp` to `out`."""
+  if os.path.isdir(out) and os.listdir(out):
+    old = tempfile.mkdtemp(prefix=os.path.basename(out) + ".old-",
+                           dir=os.path.dirname(out))
+    os.rmdir(old)
+    os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+  else:
+    if os.path.isdir(out):
+      os.rmdir(out)
+    os.replace(tmp, out)
+
+
+# ----------------------------------------------------------------------------
+# Reading.
+
+
+def read_manifest(cache_dir: str, *, fix: str = "") -> dict[str, Any]:
+  """Reads and checks a cache's manifest and files; UserError if incomplete."""
+  d = os.path.expanduser(cache_dir)
+  fix = f"; {fix}" if fix else ""
+  if not os.path.isdir(d):
+    raise UserError(f"no prepared cache at {cache_dir}{fix}")
+  mpath = os.path.join(d, MANIFEST)
+  if not os.path.isfile(mpath):
+    raise UserError(f"{cache_dir} is not a complete cache (no {MANIFEST}: "
+                    f"preparation was interrupted or it is not a cache){fix}")
+  try:
+    with open(mpath) as f:
+      manifest = json.load(f)
+  except (OSError, ValueError) as e:
+    raise UserError(f"{mpath} is unreadable ({e}){fix}") from None
+  missing = [k for k in _REQUIRED_KEYS if k not in manifest] if isinstance(
+      manifest, dict) else list(_REQUIRED_KEYS)
+  if missing:
+    raise UserError(f"{mpath} lacks {missing}; not a complete cache{fix}")
+  if manifest["format"] != FORMAT or manifest["version"] != VERSION:
+    raise UserError(f"{cache_dir} is a cache of format {manifest['format']} "
+                    f"version {manifest['version']}; this code reads {FORMAT} "
+                    f"version {VERSION}{fix}")
+  for name, nbytes in manifest["files"].items():
+    path = os.path.join(d, name)
+    if not os.path.isfile(path) or os.path.getsize(path) != nbytes:
+      have = os.path.getsize(path) if os.path.isfile(path) else "missing"
+      raise UserError(f"{path} is incomplete ({have} bytes, manifest says "
+                      f"{nbytes}){fix}")
+  return manifest
+
+
+class CacheSource(sources_lib.Source):
+  """A prepared cache, memory-mapped; `get_batch` is one vectorised gather."""
+
+  def __init__(self, cache_dir: str, *, spec: str | None = None,
+               size: int | None = None, seed: int = 0,
+               num_examples: int | None = None, split: str = "train"):
+    self.cache_dir = os.path.abspath(os.path.expanduser(cache_dir))
+    kind = sources_lib.parse_spec(spec)[0] if spec is not None else None
+    fix = ""
+    if spec is not None:
+      fix = "create it with: " + prepare_command(
+          spec, size=size, out=cache_dir, seed=seed, split=split,
+          limit=num_examples,
+          overwrite=os.path.isdir(os.path.expanduser(cache_dir)))
+    m = read_manifest(cache_dir, fix=fix)
+    want, have = [], []
+    if spec is not None and sources_lib.canonical_spec(spec) != m["source"]:
+      want.append(f"source {sources_lib.canonical_spec(spec)}")
+      have.append(f"source {m['source']}")
+    if size is not None and int(size) != m["size"]:
+      want.append(f"size {size}")
+      have.append(f"size {m['size']}")
+    if kind == "avatars" and m.get("seed") != seed:
+      want.append(f"seed {seed}")
+      have.append(f"seed {m.get('seed')}")
+    if kind == "tfds" and m.get("split") != split:
+      want.append(f"split {split}")
+      have.append(f"split {m.get('split')}")
+    if want:
+      raise UserError(f"cache {cache_dir} holds {', '.join(have)} but "
+                      f"{', '.join(want)} was requested; {fix}")
+    count = m["count"]
+    if num_examples is not None:
+      if kind == "avatars" and num_examples > count:
+        raise UserError(f"cache {cache_dir} holds {count} avatars but "
+                        f"num_examples={num_examples} was requested; {fix}")
+      count = min(count, int(num_examples))
+    self.manifest = m
+    self.spec = m["source"]
+    self.size = m["size"]
+    self.has_attributes = bool(m.get("has_attributes", bool(m["attribute_names"])))
+    if self.has_attributes and tuple(m["attribute_names"]) != ATTRIBUTE_NAMES:
+      raise UserError(f"cache {cache_dir} lists attributes in another order "
+                      f"than CelebA/tfds; {fix}")
+    self._n = count
+    self._open()
+
+  def _open(self):
+    d = self.cache_dir
+    images = np.load(os.path.join(d, IMAGES), mmap_mode="r")
+    if (images.dtype != np.uint8
+        or images.shape != (self.manifest["count"], self.size, self.size, 3)):
+      raise UserError(f"{d}/{IMAGES} has {images.dtype} {images.shape}, "
+                      f"manifest says uint8 {self.manifest['image_shape']}")
+    self._images = images.view(np.ndarray)  # plain ndarray over the mmap
+    if self.has_attributes:
+      self._attributes = np.load(os.path.join(d, ATTRIBUTES))[:self._n]
+    else:
+      self._attributes = np.zeros((self._n, NUM_ATTRIBUTES), np.bool_)
+    ipath = os.path.join(d, IDENTITIES)
+    self._identities = np.load(ipath)[:self._n] if os.path.isfile(ipath) else None
+
+  def __getstate__(self):  # re-map in worker processes instead of copying
+    state = dict(self.__dict__)
+    for k in ("_images", "_attributes", "_identities"):
+      state.pop(k, None)
+    return state
+
+  def __setstate__(self, state):
+    self.__dict__.update(state)
+    self._open()
+
+  def __len__(self):
+    return self._n
+
+  def _load(self, i):
+    return np.array(self._images[i]), self._attributes[i].copy()
+
+  def get_batch(self, indices):
+    idx = np.asarray(indices, np.int64).reshape(-1)
+    if idx.size and (idx.min() < 0 or idx.max() >= self._n):
+      raise IndexError(f"indices out of range [0, {self._n}) for {self.cache_dir}")
+    # Sorted indices read the mmap front to back; callers sort when they can.
+    return {"image": self._images[idx], "attributes": self._attributes[idx]}
+
+  def identities(self, indices):
+    if self._identities is None:
+      return None
+    return self._identities[np.asarray(indices, np.int64)]
+
+  def attribute_marginals(self):
+    return self._attributes.mean(0).astype(np.float32)
+
+  def describe(self):
+    return {k: self.manifest.get(k) for k in ("crop", "filter")}
+
+
+def verify_cache(cache_dir: str) -> dict[str, Any]:
+  """Recomputes the content hash; UserError if it differs from the manifest."""
+  m = read_manifest(cache_dir)
+  images = np.load(os.path.join(cache_dir, IMAGES), mmap_mode="r")
+  digest = hashlib.sha256()
+  step = 4096
+  for a in range(0, len(images), step):
+    digest.update(np.ascontiguousarray(images[a:a + step]).tobytes())
+  if m["attribute_names"]:
+    digest.update(np.load(os.path.join(cache_dir, ATTRIBUTES)).tobytes())
+  got = "sha256:" + digest.hexdigest()
+  if got != m["content_hash"]:
+    raise UserError(f"cache {cache_dir} content hash {got} differs from its "
+                    f"manifest ({m['content_hash']}): the files were modified; "
+                    f"prepare it again")
+  return m
