@@ -92,6 +92,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.refiners.adversarial.step_size = 2 / 255
   c.refiners.adversarial.num_steps = 3
   c.refiners.adversarial.fraction = 0.5   # fraction of real and of fake examples perturbed
+  from vid_jax.refiners import rl as rl_lib  # pylint: disable=g-import-not-at-top
+  c.refiners.rl = rl_lib.default_config()  # latent-space refiner (tools/refine.py); docs/rl.md
   return c
 
 
@@ -175,6 +177,9 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
     raise _err("data.source", src, "use avatars, tfds:celeb_a or folder:PATH")
   if src.startswith("folder:") and not d.cache_dir and not os.path.isdir(src[len("folder:"):]):
     raise _err("data.source", src, "the folder does not exist; give an existing image folder")
+  if "rl" in config.refiners:
+    from vid_jax.refiners import rl as rl_lib  # pylint: disable=g-import-not-at-top
+    rl_lib.validate_config(config.refiners.rl)
   adv = config.refiners.adversarial
   if adv.enabled:
     if adv.norm not in ("linf", "l2"):

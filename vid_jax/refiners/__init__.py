@@ -9,3 +9,9 @@ from vid_jax.refiners.style import (CLASSIC_STYLES, STYLE_NAMES, Extractor,
                                     pixel_art, posterize, random_extractor,
                                     reinhard, rgb_to_lab, sketch,
                                     style_loss_value, stylize, vgg19_extractor)
+from vid_jax.refiners import rl
+from vid_jax.refiners import rl_rewards
+from vid_jax.refiners.rl import (METHODS, Refiner, RefineResult, amortized, amortized_refiner,
+                                 best_of_n, compare_methods, evolution_strategies, gradient_ascent,
+                                 make_refine_fn, refine, refine_requests, reinforce, train_amortized)
+from vid_jax.refiners.rl_rewards import Request, combine, fit_preference_model, make_request, model_task
