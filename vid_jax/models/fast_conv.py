@@ -1,0 +1,237 @@
+"""4x4 DCGAN convolutions in forms that XLA:CPU runs fast, with exact native semantics.
+
+XLA:CPU computes the *weight gradient* of `lax.conv_transpose` (an input-dilated
+convolution) through a slow generic loop: ~1 GFLOP/s, against 100-200 GFLOP/s
+for ordinary strided convolutions and their gradients. The three products of a
+4x4 / stride-2 / padding-1 layer pair are the same three maps with roles
+swapped, so each layer is a `jax.custom_vjp` built from the other two:
+
+  up(x, K)          = conv_transpose(x, K)              # forward of ConvT4
+  down(x, K)        = conv(x, K, stride 2, padding 1)   # forward of Conv4
+  down_grad_k(x, g) = d<g, down(x, K)>/dK               # weight gradient of Conv4
+
+  ConvT4:  dx = down(g, K~)      dK = down_grad_k(g, x)~
+  Conv4:   dx = up(g, K~)        dK = down_grad_k(x, g)
+
+with K~ = the kernel flipped in space with its input/output channels swapped
+(`_flip_swap`, its own inverse). The slow op never appears in first-order
+gradients; input gradients are themselves custom-rule layers, so gradients of
+gradients (penalties on input gradients) stay on the fast forms as well. Each of
+the three maps uses whichever formulation measured fastest
+(tools/benchmark_layers.py).
+
+The stride-1 / padding-0 layers of DCGAN (1x1 -> 4x4 and 4x4 -> 1x1) are
+matrix products and are written as such; other input sizes use the native op.
+
+Both functions equal, for (stride, padding) in {(1, 0), (2, 1)}:
+  conv_transpose4: lax.conv_transpose(x, K, (s, s), ((3 - p, 3 - p),) * 2, NHWC/HWIO/NHWC)
+  conv4:           lax.conv_general_dilated(x, K, (s, s), ((p, p),) * 2, NHWC/HWIO/NHWC)
+
+Only reverse-mode differentiation is supported for the stride-2 layers
+(`jax.custom_vjp`); `jax.jvp` / `jax.jacfwd` through them raise.
+"""
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+_DN = ("NHWC", "HWIO", "NHWC")
+
+# Where the phase form of the transposed convolution beat the native op (2-core AVX-512 CPU,
+# batch 64: 16x16x128 -> 32x32x64 in 57-86 ms against 83-123 ms, measured under contention; it
+# lost on 4x4/8x8 inputs and on 3 output channels).
+UP_PHASE_MIN_SIZE = 32      # output height and width at least this
+UP_PHASE_MIN_FEATURES = 16  # and at least this many output channels
+
+
+def _check(x, kernel, stride: int, padding: int):
+  if (stride, padding) not in ((1, 0), (2, 1)):
+    raise ValueError(f"(stride, padding) must be (1, 0) or (2, 1), got ({stride}, {padding})")
+  if kernel.ndim != 4 or kernel.shape[:2] != (4, 4) or x.ndim != 4 or x.shape[-1] != kernel.shape[2]:
+    raise ValueError(f"expected x [B, H, W, C] and kernel [4, 4, C, D], got {x.shape} and {kernel.shape}")
+
+
+def native_conv_transpose4(x, kernel, *, stride: int, padding: int):
+  """The reference: `lax.conv_transpose` in PyTorch's ConvTranspose2d(k=4) sizes."""
+  pad = 3 - padding
+  return lax.conv_transpose(x, kernel, strides=(stride, stride), padding=((pad, pad), (pad, pad)),
+                            dimension_numbers=_DN)
+
+
+def native_conv4(x, kernel, *, stride: int, padding: int):
+  """The reference: `lax.conv_general_dilated` in PyTorch's Conv2d(k=4) sizes."""
+  return lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding), (padding, padding)),
+                                  dimension_numbers=_DN)
+
+
+def _flip_swap(kernel):  # [4, 4, A, B] -> [4, 4, B, A]
+  return jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
+
+
+# ----------------------------------------------------------------------------- the three maps
+
+
+def _up(x, kernel):  # [B, H, W, C], [4, 4, C, D] -> [B, 2H, 2W, D]
+  _, h, w, _ = x.shape
+  if min(2 * h, 2 * w) >= UP_PHASE_MIN_SIZE and kernel.shape[-1] >= UP_PHASE_MIN_FEATURES:
+    return _up_phase(x, kernel)
+  return native_conv_transpose4(x, kernel, stride=2, padding=1)
+
+
+def _up_phase(x, kernel):  # [B, H, W, C], [4, 4, C, D] -> [B, 2H, 2W, D]
+  # Output row 2m + a (phase a) is sum_q xp[m + a + q] K[2q + a], xp = x padded by 1: a stride-1
+  # 2x2 convolution of xp whose window starts at m + a. One such convolution with all four
+  # phases' kernels as output channels, read at the right offsets and interleaved, is the
+  # transposed convolution; (H+1)(W+1)/(HW) of the useful FLOPs (1.06 at 32x32).
+  b, h, w, c = x.shape
+  d = kernel.shape[-1]
+  k = kernel.reshape(2, 2, 2, 2, c, d).transpose(0, 2, 4, 1, 3, 5)  # [q_h, q_w, C, a_h, a_w, D]
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))  # [B, H+2, W+2, C]
+  y = lax.conv_general_dilated(xp, k.reshape(2, 2, c, 4 * d), (1, 1), "VALID", dimension_numbers=_DN)
+  y = y.reshape(b, h + 1, w + 1, 2, 2, d)
+  rows = [jnp.stack([y[:, a:a + h, e:e + w, a, e] for e in range(2)], axis=3) for a in range(2)]
+  return jnp.stack(rows, axis=2).reshape(b, 2 * h, 2 * w, d)  # [B, H, a, W, e, D] -> [B, 2H, 2W, D]
+
+
+def _down(x, kernel):  # [B, 2H, 2W, C], [4, 4, C, D] -> [B, H, W, D]
+  # Space-to-depth + 2x2 conv and im2col + dot were measured too; neither beat the native op
+  # consistently (at best 15-25% on 8x8 -> 4x4 maps in wall time, and not in CPU time).
+  return native_conv4(x, kernel, stride=2, padding=1)
+
+
+def _down_grad_k(x, g):  # [B, 2H, 2W, C], [B, H, W, D] -> [4, 4, C, D]
+  # Linear in the kernel: its transpose is the (fast) native weight gradient.
+  k = jax.ShapeDtypeStruct((4, 4, x.shape[-1], g.shape[-1]), g.dtype)
+  grad_k, = jax.linear_transpose(lambda k: native_conv4(x, k, stride=2, padding=1), k)(g)
+  return grad_k
+
+
+# ----------------------------------------------------------------------------- stride-2 layers
+
+
+@jax.custom_vjp
+def _conv_transpose_s2(x, kernel):
+  return _up(x, kernel)
+
+
+def _conv_transpose_s2_fwd(x, kernel):
+  return _up(x, kernel), (x, kernel)
+
+
+def _conv_transpose_s2_bwd(res, g):
+  x, kernel = res
+  # The input gradient calls the custom-rule layer, so gradients of gradients stay fast too.
+  return _conv_s2(g, _flip_swap(kernel)), _flip_swap(_down_grad_k(g, x))
+
+
+_conv_transpose_s2.defvjp(_conv_transpose_s2_fwd, _conv_transpose_s2_bwd)
+
+
+@jax.custom_vjp
+def _conv_s2(x, kernel):
+  return _down(x, kernel)
+
+
+def _conv_s2_fwd(x, kernel):
+  return _down(x, kernel), (x, kernel)
+
+
+def _conv_s2_bwd(res, g):
+  x, kernel = res
+  return _conv_transpose_s2(g, _flip_swap(kernel)), _down_grad_k(x, g)
+
+
+_conv_s2.defvjp(_conv_s2_fwd, _conv_s2_bwd)
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def conv_transpose4(x, kernel, *, stride: int, padding: int):
+  """4x4 transposed convolution, equal to `native_conv_transpose4`.
+
+  Args:
+    x: [B, H, W, C] input.
+    kernel: [4, 4, C, D] kernel (HWIO), same dtype as `x`.
+    stride: 1 or 2.
+    padding: 0 with stride 1, 1 with stride 2 (PyTorch's meaning).
+
+  Returns:
+    [B, H + 3, W + 3, D] for (1, 0), [B, 2H, 2W, D] for (2, 1).
+  """
+  _check(x, kernel, stride, padding)
+  if stride == 2:
+    return _conv_transpose_s2(x, kernel)
+  if x.shape[1:3] == (1, 1):
+    # A 1x1 input is a projection: out[b, i, j] = x[b] @ K[3 - i, 3 - j].
+    return jnp.einsum("bc,hwcd->bhwd", x[:, 0, 0, :], jnp.flip(kernel, (0, 1)))  # [B, 4, 4, D]
+  return native_conv_transpose4(x, kernel, stride=stride, padding=padding)
+
+
+def conv4(x, kernel, *, stride: int, padding: int):
+  """4x4 convolution, equal to `native_conv4`.
+
+  Args:
+    x: [B, H, W, C] input.
+    kernel: [4, 4, C, D] kernel (HWIO), same dtype as `x`.
+    stride: 1 or 2.
+    padding: 0 with stride 1, 1 with stride 2 (PyTorch's meaning).
+
+  Returns:
+    [B, H - 3, W - 3, D] for (1, 0), [B, floor(H / 2), floor(W / 2), D] for (2, 1).
+  """
+  _check(x, kernel, stride, padding)
+  b, h, w, c = x.shape
+  if stride == 2:
+    if h % 2 or w % 2:  # the transposed map would not restore an odd size
+      return native_conv4(x, kernel, stride=stride, padding=padding)
+    return _conv_s2(x, kernel)
+  if (h, w) == (4, 4):
+    # A 4x4 input is one dot product per example.
+    return jnp.dot(x.reshape(b, 16 * c), kernel.reshape(16 * c, -1)).reshape(b, 1, 1, -1)
+  return native_conv4(x, kernel, stride=stride, padding=padding)
+
+
+# ----------------------------------------------------------------------------- layer inventory
+
+
+class Layer(NamedTuple):
+  """One 4x4 layer of the DCGAN pair, for tests and tools/benchmark_layers.py."""
+  name: str        # e.g. "G1 ConvT 4x4x512->8x8x256"
+  transposed: bool  # ConvT4 (generator) or Conv4 (discriminator)
+  stride: int
+  padding: int
+  size: int        # input height = width
+  c_in: int
+  c_out: int
+
+  def flops(self, batch: int) -> int:
+    """2 x multiply-adds of the forward pass (each gradient pass costs the same)."""
+    # A transposed conv spreads every input pixel over 16 taps; a conv gathers 16 per output pixel.
+    out = (self.size + 2 * self.padding - 4) // self.stride + 1
+    pixels = self.size ** 2 if self.transposed else out ** 2
+    return 2 * batch * pixels * 16 * self.c_in * self.c_out
+
+
+def dcgan_layers(resolution: int, *, width: int = 64, z_dim: int = 100) -> list[Layer]:
+  """The 4x4 layers of vid_jax's DCGAN generator and discriminator at `resolution`."""
+  stages = int(math.log2(resolution)) - 2
+  layers = []
+  c = width * 2 ** (stages - 1)
+  layers.append(Layer(f"G0 ConvT 1x1x{z_dim}->4x4x{c}", True, 1, 0, 1, z_dim, c))
+  size = 4
+  for i in range(stages):
+    c_out = 3 if i == stages - 1 else c // 2
+    layers.append(Layer(f"G{i + 1} ConvT {size}x{size}x{c}->{2 * size}x{2 * size}x{c_out}",
+                        True, 2, 1, size, c, c_out))
+    size, c = 2 * size, c_out
+  c = 3
+  for i in range(stages):
+    c_out = width * 2 ** i
+    layers.append(Layer(f"D{i} Conv {size}x{size}x{c}->{size // 2}x{size // 2}x{c_out}",
+                        False, 2, 1, size, c, c_out))
+    size, c = size // 2, c_out
+  layers.append(Layer(f"D{stages} Conv 4x4x{c}->1x1x1", False, 1, 0, 4, c, 1))
+  return layers
