@@ -85,13 +85,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.classifier_workdir = ""  # attribute classifier for domain FID/KID and attribute accuracy
 
   c.refiners = ml_collections.ConfigDict()
-  c.refiners.adversarial = ml_collections.ConfigDict()
-  c.refiners.adversarial.enabled = False  # PGD on D's inputs during training
-  c.refiners.adversarial.norm = "linf"    # linf | l2
-  c.refiners.adversarial.eps = 4 / 255    # radius in the [-1, 1] image scale (= 2/255 in [0, 1] pixels)
-  c.refiners.adversarial.step_size = 2 / 255
-  c.refiners.adversarial.num_steps = 3
-  c.refiners.adversarial.fraction = 0.5   # fraction of real and of fake examples perturbed
+  from vid_jax.refiners import adversarial as adv_lib  # pylint: disable=g-import-not-at-top
+  c.refiners.adversarial = adv_lib.default_config()  # PGD on D's inputs in training; docs/adversarial.md
   from vid_jax.refiners import rl as rl_lib  # pylint: disable=g-import-not-at-top
   c.refiners.rl = rl_lib.default_config()  # latent-space refiner (tools/refine.py); docs/rl.md
   return c
@@ -180,11 +175,5 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   if "rl" in config.refiners:
     from vid_jax.refiners import rl as rl_lib  # pylint: disable=g-import-not-at-top
     rl_lib.validate_config(config.refiners.rl)
-  adv = config.refiners.adversarial
-  if adv.enabled:
-    if adv.norm not in ("linf", "l2"):
-      raise _err("refiners.adversarial.norm", adv.norm, "use linf or l2")
-    if not 0.0 < adv.fraction <= 1.0:
-      raise _err("refiners.adversarial.fraction", adv.fraction, "must be in (0, 1]")
-    if adv.eps < 0 or adv.num_steps < 1:
-      raise _err("refiners.adversarial", (adv.eps, adv.num_steps), "need eps >= 0 and num_steps >= 1")
+  from vid_jax.refiners import adversarial as adv_lib  # pylint: disable=g-import-not-at-top
+  adv_lib.validate_config(config.refiners.adversarial)

@@ -112,18 +112,12 @@ def _adversarial_inputs(discriminator, d_params, d_bs, real, fake, y_real, y_fak
   from vid_jax.refiners import adversarial  # pylint: disable=g-import-not-at-top
   variables = jax.lax.stop_gradient({"params": d_params, "batch_stats": d_bs})
 
-  def logits_fn(y):
-    return lambda x: discriminator.apply(variables, x, y, train=False)
-
-  k_real, k_fake = jax.random.split(key)
   settings = dict(norm=adv["norm"], eps=adv["eps"], step_size=adv["step_size"],
                   num_steps=adv["num_steps"], fraction=adv["fraction"])
-  if y_real is None:
-    return adversarial.perturb_d_inputs(logits_fn(None), real, fake, key, **settings)
-  # Conditional D: reals and fakes carry different attributes, so attack each with its own.
-  real_adv, _ = adversarial.perturb_d_inputs(logits_fn(y_real), real, real, k_real, **settings)
-  _, fake_adv = adversarial.perturb_d_inputs(logits_fn(y_fake), fake, fake, k_fake, **settings)
-  return real_adv, fake_adv
+  # A conditional D sees the attacked rows [real[:k]; fake[:k]] with their own attributes.
+  y = None if y_real is None else adversarial.d_input_attributes(y_real, y_fake, adv["fraction"])
+  d_logits_fn = lambda x: discriminator.apply(variables, x, y, train=False)
+  return adversarial.perturb_d_inputs(d_logits_fn, real, fake, key, **settings)
 
 
 def make_multi_step(train_step: Callable, k: int) -> Callable:

@@ -15,3 +15,8 @@ from vid_jax.refiners.rl import (METHODS, Refiner, RefineResult, amortized, amor
                                  best_of_n, compare_methods, evolution_strategies, gradient_ascent,
                                  make_refine_fn, refine, refine_requests, reinforce, train_amortized)
 from vid_jax.refiners.rl_rewards import Request, combine, fit_preference_model, make_request, model_task
+from vid_jax.refiners import adversarial
+from vid_jax.refiners.adversarial import (away_from_attribute_loss, cross_entropy_loss, d_input_attributes,
+                                          d_misclassification_loss, d_robustness_report,
+                                          fakes_called_real_loss, fgsm, num_perturbed, perturb_d_inputs, pgd,
+                                          reals_called_fake_loss, robustness_curve, toward_attribute_loss)

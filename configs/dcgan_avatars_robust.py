@@ -1,0 +1,36 @@
+"""DCGAN on the procedural avatars with an adversarially trained discriminator.
+
+Same run as configs/dcgan_avatars.py, except that every D update sees PGD-
+perturbed inputs: the first half of the real and of the fake batch are pushed
+(3 L-inf steps, eps = 2/255 of the [0, 1] pixel range, i.e. 4/255 in the
+[-1, 1] image scale) toward D's wrong answer (docs/adversarial.md).
+
+  python launch.py --config=configs/dcgan_avatars_robust.py --workdir=runs/robust
+  python launch.py --config=configs/dcgan_avatars_robust.py:smoke --workdir=/tmp/smoke_robust
+  python tools/robustness.py --workdir=runs/robust   # compare with a plain runs/demo
+
+Variants (`:arg`): those of configs/dcgan_avatars.py (e.g. `smoke`), passed through.
+"""
+import importlib.util
+import os
+
+
+def _base_get_config():
+  # Configs are loaded by file path (not as a package), so load the sibling the same way.
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dcgan_avatars.py")
+  spec = importlib.util.spec_from_file_location("vid_jax_config_dcgan_avatars", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config
+
+
+def get_config(arg=None):
+  c = _base_get_config()(arg)
+  adv = c.refiners.adversarial
+  adv.enabled = True       # PGD on D's real and fake inputs inside the train step
+  adv.norm = "linf"
+  adv.eps = 2 / 255 * 2    # 2/255 of the [0, 1] pixel range, in the [-1, 1] image scale
+  adv.step_size = 2 / 255  # eps / 2: three steps can cross the ball from a random start
+  adv.num_steps = 3        # each step costs one D forward+backward on 2 * fraction * batch images
+  adv.fraction = 0.5       # share of the real and of the fake batch that is perturbed
+  return c
