@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 WORKDIR ?= runs/demo
 CACHE  := runs/cache/avatars64
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean classifier evaluate
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed
 	test -x .venv-torch/bin/python || ($(PYTHON) -m venv .venv-torch && .venv-torch/bin/pip install -q torch==2.13.0 numpy) || echo "torch unavailable: the peer will be skipped"
 	$(PY) tools/benchmark.py --config=configs/dcgan_celeba64.py --batch=64 --steps=10 --rounds=3 --peer
+
+# The attribute classifier behind domain FID/KID and attribute accuracy (docs/metrics.md).
+classifier: $(VENV)/.installed
+	test -f $(CACHE)/manifest.json || $(PY) tools/prepare_data.py --source=avatars --size=64 --limit=20000 --out=$(CACHE)
+	$(PY) tools/train_classifier.py --config=configs/classifier_avatars.py --workdir=runs/classifier --config.data.cache_dir=$(CACHE)
+
+evaluate: $(VENV)/.installed
+	$(PY) tools/evaluate.py --workdir=$(WORKDIR) --classifier_workdir=runs/classifier
 
 clean:
 	rm -rf runs

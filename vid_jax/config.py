@@ -83,6 +83,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   c.eval.num_samples = 1000       # samples for metrics during training
   c.eval.classifier_workdir = ""  # attribute classifier for domain FID/KID and attribute accuracy
+  c.eval.inception = ""           # pytorch-fid Inception .npz (tools/convert_inception.py) for inception_pytorch_fid/*
+  c.eval.batch_size = 100         # images per generate / feature call during evaluation
 
   c.refiners = ml_collections.ConfigDict()
   from vid_jax.refiners import adversarial as adv_lib  # pylint: disable=g-import-not-at-top
@@ -177,3 +179,5 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
     rl_lib.validate_config(config.refiners.rl)
   from vid_jax.refiners import adversarial as adv_lib  # pylint: disable=g-import-not-at-top
   adv_lib.validate_config(config.refiners.adversarial)
+  from vid_jax.metrics.evaluate import check_eval_config  # pylint: disable=g-import-not-at-top
+  check_eval_config(config)

@@ -1,4 +1,5 @@
 """Flax models: DCGAN generator and discriminator, conv layers, classifier."""
+from vid_jax.models.classifier import AttributeClassifier, Classifier, load_classifier
 from vid_jax.models.discriminator import Discriminator
 from vid_jax.models.generator import Generator, RESOLUTIONS
 from vid_jax.models.layers import CONV_IMPLS, resolve_conv_impl

@@ -1,0 +1,145 @@
+"""Attribute classifier: shapes, a short avatar training that beats the majority label,
+checkpoint round trip, and tools/evaluate.py on a tiny conditional GAN run."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vid_jax import data as data_lib
+from vid_jax import metrics
+from vid_jax.data.attributes import ATTRIBUTE_INDEX, ATTRIBUTE_NAMES
+from vid_jax.errors import UserError
+from vid_jax.models import classifier as clf_lib
+from vid_jax.testing import load_config_file
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Large drawn features, learnt by the tiny classifier within its 150 steps (harder
+# ones, e.g. Eyeglasses, take the default config's ~1000 steps; see docs/metrics.md).
+EASY = ("Wearing_Hat", "Wearing_Necktie", "Pale_Skin", "Black_Hair", "Male", "Smiling")
+
+
+def tiny_classifier_config():
+  config = load_config_file("classifier_avatars", "smoke")
+  config.data.num_examples = 2304
+  config.classifier.steps = 150
+  config.classifier.batch_size = 32
+  config.classifier.lr = 3e-3
+  config.classifier.holdout = 256
+  config.classifier.eval_batch_size = 128
+  config.classifier.log_every = 50
+  return config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("classifier"))
+  config = tiny_classifier_config()
+  results = clf_lib.train_classifier(config, workdir)
+  return config, workdir, results
+
+
+@pytest.mark.parametrize("resolution", [32, 64])
+def test_output_shapes(resolution):
+  module = clf_lib.AttributeClassifier(width=8, feature_dim=24)
+  x = jax.ShapeDtypeStruct((3, resolution, resolution, 3), jnp.float32)
+  variables = jax.eval_shape(lambda x: module.init(jax.random.key(0), x, train=False), x)
+  assert set(variables) == {"params", "batch_stats"}
+  logits = jax.eval_shape(lambda v, x: module.apply(v, x, train=False), variables, x)
+  assert logits.shape == (3, 40) and logits.dtype == jnp.float32
+  logits, feats = jax.eval_shape(
+      lambda v, x: module.apply(v, x, train=False, return_features=True), variables, x)
+  assert logits.shape == (3, 40) and feats.shape == (3, 24)
+
+
+def test_short_training_beats_the_majority_label(trained):
+  _, workdir, results = trained
+  with open(os.path.join(workdir, "classifier.json"), encoding="utf-8") as f:
+    summary = json.load(f)
+  majority = summary["heldout_majority_baseline"]
+  for name in EASY:
+    assert results[name] > majority[name] + 0.05, (name, results[name], majority[name])
+  assert results["mean_drawn"] > np.mean([majority[n] for n in data_lib.DRAWN_ATTRIBUTES])
+  assert results["Attractive"] == 1.0  # never drawn: always False, learnt at once
+
+
+def test_checkpoint_round_trip_and_attribute_accuracy(trained):
+  config, workdir, results = trained
+  classifier = clf_lib.load_classifier(workdir)
+  assert classifier.attribute_names == ATTRIBUTE_NAMES
+  assert classifier.resolution == config.model.resolution
+  # Held-out examples are the source's last `holdout` indices.
+  source = data_lib.make_source("avatars", size=config.model.resolution, seed=config.train.seed,
+                                num_examples=config.data.num_examples)
+  idx = np.arange(len(source) - config.classifier.holdout, len(source))
+  batch = source.get_batch(idx)
+  names = ("Wearing_Hat", "Male")
+  cols = [ATTRIBUTE_INDEX[n] for n in names]
+  acc = metrics.attribute_accuracy(classifier, batch["image"], batch["attributes"][:, cols], names)
+  for n in names:  # the restored classifier reproduces the numbers of training
+    assert acc[f"attr_acc/{n}"] == pytest.approx(results[n], abs=1e-6)
+  # Domain features are scaled to unit RMS on exactly these held-out images.
+  logits, feats = classifier.logits_and_features(batch["image"])
+  assert logits.shape == (len(idx), 40) and feats.shape == (len(idx), config.classifier.feature_dim)
+  assert np.sqrt(np.mean(np.square(np.asarray(feats, np.float64)))) == pytest.approx(1.0, rel=1e-4)
+  # A 2x larger input (a 64x64 GAN's samples) is resized to the classifier's 32x32.
+  big = np.repeat(np.repeat(batch["image"][:4], 2, axis=1), 2, axis=2)
+  probs = np.asarray(classifier.probabilities(big))
+  assert probs.shape == (4, 40) and ((probs >= 0) & (probs <= 1)).all()
+
+
+def test_missing_classifier_is_a_user_error(tmp_path):
+  with pytest.raises(UserError, match="train one with"):
+    clf_lib.load_classifier(str(tmp_path))
+
+
+def test_bad_config_fields_are_named():
+  config = tiny_classifier_config()
+  config.classifier.holdout = 0
+  with pytest.raises(UserError, match="classifier.holdout"):
+    clf_lib.options_from_config(config, device_count=8)
+  config = tiny_classifier_config()
+  config.classifier.batch_size = 12
+  with pytest.raises(UserError, match="classifier.batch_size=12.*device count \\(8\\)"):
+    clf_lib.options_from_config(config, device_count=8)
+  with pytest.raises(UserError, match="holdout"):
+    clf_lib.split_indices(100, 100)
+  train, held = clf_lib.split_indices(100, 0.25)
+  assert len(train) == 75 and held.tolist() == list(range(75, 100))
+
+
+@pytest.fixture(scope="module")
+def gan_workdir(tmp_path_factory):
+  from vid_jax.testing import make_tiny_workdir  # pylint: disable=g-import-not-at-top
+  return make_tiny_workdir(str(tmp_path_factory.mktemp("cgan")), conditional=True, steps=2)
+
+
+def test_evaluate_workdir_with_the_classifier(trained, gan_workdir):
+  _, clf_dir, _ = trained
+  out = metrics.evaluate_workdir(gan_workdir, num_samples=32, classifier_workdir=clf_dir,
+                                 batch_size=16)
+  json.dumps(out)  # JSON-serialisable, as tools/evaluate.py prints it
+  m = out["metrics"]
+  for k in ("fid", "kid_mean", "kid_std", "fid_real_vs_real", "kid_mean_real_vs_real"):
+    assert np.isfinite(m[f"domain/{k}"]), k
+  # Two steps of training: samples are far from real avatars, real ones are not.
+  assert m["domain/fid"] > m["domain/fid_real_vs_real"]
+  assert out["feature_spaces"]["domain"]["comparable_to_published"] is False
+  assert "inception_pytorch_fid/fid" not in m  # only with pytorch-fid's weights
+  names = [k.split("/", 1)[1] for k in m if k.startswith("attr_acc/") and k != "attr_acc/mean"]
+  assert "Smiling" in names and 0.0 <= m["attr_acc/mean"] <= 1.0
+
+
+def test_evaluate_tool_errors_in_one_line(tmp_path):
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, "tools", "evaluate.py"), f"--workdir={tmp_path}"],
+      capture_output=True, text=True, timeout=120, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+      check=False)
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error:") and "config.json" in lines[0], (
+      result.stderr)

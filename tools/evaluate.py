@@ -1,0 +1,47 @@
+"""Evaluates a finished (or running) training run: FID / KID and attribute accuracy, as JSON.
+
+  python tools/evaluate.py --workdir=runs/demo --classifier_workdir=runs/classifier
+  python tools/evaluate.py --workdir=runs/celeba64 --inception=pt_inception.npz --num_samples=10000
+
+Feature spaces: `domain` (the attribute classifier's features; --classifier_workdir,
+default the run's eval.classifier_workdir) and `inception_pytorch_fid`
+(pytorch-fid's FID Inception; --inception, a .npz from tools/convert_inception.py).
+Only the latter is comparable with published FIDs, and only at equal sample
+counts. Each metric comes with its real-vs-real value (two disjoint real sets of
+the same size). See docs/metrics.md.
+"""
+import json
+import sys
+
+from absl import app, flags
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (launch.py --workdir).")
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", None,
+                                    "Generated and real images (default: the run's eval.num_samples).")
+_CLASSIFIER = flags.DEFINE_string("classifier_workdir", None,
+                                  "Attribute classifier workdir (default: the run's "
+                                  "eval.classifier_workdir; '' = none).")
+_INCEPTION = flags.DEFINE_string("inception", "", "pytorch-fid Inception weights (.npz).")
+_BATCH = flags.DEFINE_integer("batch_size", None, "Images per call (default: the run's eval.batch_size).")
+_SEED = flags.DEFINE_integer("seed", 0, "Sampling and KID seed.")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  from vid_jax.metrics import evaluate  # pylint: disable=g-import-not-at-top
+  try:
+    result = evaluate.evaluate_workdir(
+        _WORKDIR.value, num_samples=_NUM_SAMPLES.value, classifier_workdir=_CLASSIFIER.value,
+        inception=_INCEPTION.value, batch_size=_BATCH.value, seed=_SEED.value, step=_STEP.value)
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+  app.run(main)
