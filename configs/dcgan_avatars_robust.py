@@ -11,21 +11,11 @@ perturbed inputs: the first half of the real and of the fake batch are pushed
 
 Variants (`:arg`): those of configs/dcgan_avatars.py (e.g. `smoke`), passed through.
 """
-import importlib.util
-import os
-
-
-def _base_get_config():
-  # Configs are loaded by file path (not as a package), so load the sibling the same way.
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dcgan_avatars.py")
-  spec = importlib.util.spec_from_file_location("vid_jax_config_dcgan_avatars", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config
+from vid_jax import config as vc
 
 
 def get_config(arg=None):
-  c = _base_get_config()(arg)
+  c = vc.sibling_config(__file__, "dcgan_avatars", arg)
   adv = c.refiners.adversarial
   adv.enabled = True       # PGD on D's real and fake inputs inside the train step
   adv.norm = "linf"

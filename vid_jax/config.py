@@ -35,6 +35,23 @@ def parse_arg(arg: str | None, **defaults):
   return out
 
 
+def load_config_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
+  """`get_config(arg)` of a config file (configs are loaded by path, not imported as a package)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  if not os.path.exists(path):
+    raise UserError(f"no config file {path}")
+  name = "vid_jax_config_" + os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def sibling_config(config_file: str, name: str, arg: str | None = None) -> ml_collections.ConfigDict:
+  """The config `name` from the same folder as `config_file` (for configs built on another)."""
+  return load_config_file(os.path.join(os.path.dirname(os.path.abspath(config_file)), f"{name}.py"), arg)
+
+
 def base_config() -> ml_collections.ConfigDict:
   """Defaults shared by every experiment config; experiments override fields."""
   c = ml_collections.ConfigDict()

@@ -1,21 +1,14 @@
 """Helpers for tests: tiny trained workdirs."""
-import importlib.util
 import os
 
-from vid_jax.errors import UserError
+from vid_jax import config as config_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_config_file(name: str, arg: str | None = None):
   """configs/<name>.py's get_config(arg) (configs live beside the package in the repo)."""
-  path = os.path.join(REPO, "configs", f"{name}.py")
-  if not os.path.exists(path):
-    raise UserError(f"no config file {path}")
-  spec = importlib.util.spec_from_file_location(f"vid_jax_config_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return config_lib.load_config_file(os.path.join(REPO, "configs", f"{name}.py"), arg)
 
 
 def tiny_config(*, conditional: bool = False, steps: int = 2):

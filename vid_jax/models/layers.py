@@ -38,8 +38,8 @@ def _check(kernel_size: int, stride: int, padding: int):
                      f"got kernel {kernel_size}, stride {stride}, padding {padding}")
 
 
-class ConvT4(nn.Module):
-  """Transposed 4x4 convolution without bias (PyTorch ConvTranspose2d layout)."""
+class _Layer4(nn.Module):
+  """Shared parameter and dtype handling of the 4x4 layers; subclasses name the two ops."""
   features: int
   stride: int = 2
   padding: int = 1
@@ -47,42 +47,45 @@ class ConvT4(nn.Module):
   dtype: Any = jnp.float32
   kernel_init: Any = dcgan_init
 
+  def native(self, x, kernel):
+    raise NotImplementedError
+
+  def fast(self, x, kernel):
+    raise NotImplementedError
+
   @nn.compact
   def __call__(self, x):  # [B, H, W, C_in] -> [B, H', W', features]
     _check(4, self.stride, self.padding)
     kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
-    x = x.astype(self.dtype)
-    kernel = kernel.astype(self.dtype)
-    impl = resolve_conv_impl(self.impl)
-    if impl == "fast":
-      from vid_jax.models import fast_conv  # pylint: disable=g-import-not-at-top
-      return fast_conv.conv_transpose4(x, kernel, stride=self.stride, padding=self.padding)
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    if resolve_conv_impl(self.impl) == "fast":
+      return self.fast(x, kernel)
+    return self.native(x, kernel)
+
+
+class ConvT4(_Layer4):
+  """Transposed 4x4 convolution without bias (PyTorch ConvTranspose2d layout)."""
+
+  def native(self, x, kernel):
     pad = 4 - 1 - self.padding
     return jax.lax.conv_transpose(
         x, kernel, strides=(self.stride, self.stride), padding=((pad, pad), (pad, pad)),
         dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
+  def fast(self, x, kernel):
+    from vid_jax.models import fast_conv  # pylint: disable=g-import-not-at-top
+    return fast_conv.conv_transpose4(x, kernel, stride=self.stride, padding=self.padding)
 
-class Conv4(nn.Module):
+
+class Conv4(_Layer4):
   """4x4 convolution without bias (PyTorch Conv2d layout)."""
-  features: int
-  stride: int = 2
-  padding: int = 1
-  impl: str = "native"
-  dtype: Any = jnp.float32
-  kernel_init: Any = dcgan_init
 
-  @nn.compact
-  def __call__(self, x):  # [B, H, W, C_in] -> [B, H', W', features]
-    _check(4, self.stride, self.padding)
-    kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
-    x = x.astype(self.dtype)
-    kernel = kernel.astype(self.dtype)
-    impl = resolve_conv_impl(self.impl)
-    if impl == "fast":
-      from vid_jax.models import fast_conv  # pylint: disable=g-import-not-at-top
-      return fast_conv.conv4(x, kernel, stride=self.stride, padding=self.padding)
+  def native(self, x, kernel):
     p = self.padding
     return jax.lax.conv_general_dilated(
         x, kernel, window_strides=(self.stride, self.stride), padding=((p, p), (p, p)),
         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  def fast(self, x, kernel):
+    from vid_jax.models import fast_conv  # pylint: disable=g-import-not-at-top
+    return fast_conv.conv4(x, kernel, stride=self.stride, padding=self.padding)
