@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import optax
 
 from vid_jax import losses
+from vid_jax.data.loader import to_float
 from vid_jax.train_state import TrainState
 
 
@@ -20,11 +21,6 @@ class StepOptions:
   z_dim: int = 100
   attribute_indices: tuple[int, ...] = ()   # columns of batch["attributes"] the models condition on
   adversarial: Any = None                   # frozen dict of PGD settings, or None (off)
-
-
-def images_to_float(images_uint8):
-  """uint8 [B, H, W, 3] -> float32 in [-1, 1] (done on device: batches travel as uint8)."""
-  return images_uint8.astype(jnp.float32) * (2.0 / 255.0) - 1.0
 
 
 def make_train_step(*, generator, discriminator, options: StepOptions) -> Callable:
@@ -41,7 +37,7 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
   def train_step(state: TrainState, batch) -> tuple[TrainState, dict]:
     key = jax.random.fold_in(state.rng, state.step)
     k_attr, k_adv, k_z = jax.random.split(key, 3)
-    real = images_to_float(batch["image"])  # [B, R, R, 3]
+    real = to_float(batch["image"])  # [B, R, R, 3] in [-1, 1]; batches travel as uint8
     b = real.shape[0]
     if conditional:
       y_real = batch["attributes"][:, attr_idx].astype(jnp.float32)  # [B, A]

@@ -6,6 +6,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from vid_jax.data.loader import to_uint8  # pylint: disable=unused-import  (re-exported for callers)
+
 
 def make_grid(images, ncols: int | None = None, pad: int = 2):
   """uint8 [N, H, W, 3] -> one uint8 [H', W', 3] image, row-major, white padding."""
@@ -19,11 +21,6 @@ def make_grid(images, ncols: int | None = None, pad: int = 2):
     y, x = pad + r * (h + pad), pad + q * (w + pad)
     grid[y:y + h, x:x + w] = images[i]
   return grid
-
-
-def to_uint8(images):
-  """float images in [-1, 1] -> uint8 [0, 255]."""
-  return np.clip(np.rint((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def save_png(path: str, image_uint8) -> None:
