@@ -44,13 +44,9 @@ def _bench_ours(config, *, steps, warmup, rounds):
 
   config_lib.validate(config, device_count=jax.device_count(), process_count=jax.process_count())
   g, d = build_gan(config)
-  names = config_lib.attribute_names(config)
-  g_tx, d_tx = ts_lib.make_optimizers(config.optim)
   mesh = shard_lib.make_mesh()
   rep = shard_lib.replicated(mesh)
-  init = lambda key: ts_lib.create_train_state(key, generator=g, discriminator=d, g_tx=g_tx, d_tx=d_tx,
-                                               resolution=config.model.resolution, z_dim=config.model.z_dim,
-                                               num_attributes=len(names))
+  init = ts_lib.make_init_fn(config, g, d)
   abstract = jax.eval_shape(init, jax.random.PRNGKey(0))
   state_sh = jax.tree.map(lambda _: rep, abstract)
   state = jax.jit(init, out_shardings=state_sh)(jax.random.PRNGKey(0))

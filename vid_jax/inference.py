@@ -72,11 +72,7 @@ def load_models(workdir: str, step: int | None = None) -> Models:
                     f"(python launch.py --config=... --workdir={workdir})")
   generator, discriminator = build_gan(config)
   names = config_lib.attribute_names(config)
-  g_tx, d_tx = ts_lib.make_optimizers(config.optim)
-  abstract = jax.eval_shape(lambda k: ts_lib.create_train_state(
-      k, generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
-      resolution=config.model.resolution, z_dim=config.model.z_dim, num_attributes=len(names)),
-      jax.random.PRNGKey(0))
+  abstract = jax.eval_shape(ts_lib.make_init_fn(config, generator, discriminator), jax.random.PRNGKey(0))
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   state, _ = checkpointer.restore(ckpt_lib.abstract_with_sharding(abstract, device), step)
   checkpointer.close()

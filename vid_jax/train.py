@@ -64,11 +64,7 @@ class Trainer:
     self.mesh = shard_lib.make_mesh()
     self.rep = shard_lib.replicated(self.mesh)
     self.batch_sharding = shard_lib.batch_sharding(self.mesh, leading_axes=1)
-    g_tx, d_tx = ts_lib.make_optimizers(config.optim)
-    self.init_fn = functools.partial(
-        ts_lib.create_train_state, generator=self.generator, discriminator=self.discriminator,
-        g_tx=g_tx, d_tx=d_tx, resolution=config.model.resolution, z_dim=config.model.z_dim,
-        num_attributes=len(self.names))
+    self.init_fn = ts_lib.make_init_fn(config, self.generator, self.discriminator)
     self.init_key = jax.random.PRNGKey(t.seed)
     self.abstract_state = jax.eval_shape(self.init_fn, self.init_key)
     self.state_sharding = jax.tree.map(lambda _: self.rep, self.abstract_state)

@@ -1,4 +1,5 @@
 """The one train-state pytree and its construction."""
+import functools
 from typing import Any
 
 import jax
@@ -43,3 +44,12 @@ def create_train_state(key, *, generator, discriminator, g_tx, d_tx, resolution,
       d_params=d_vars["params"], d_batch_stats=d_vars["batch_stats"],
       g_opt_state=g_tx.init(g_vars["params"]), d_opt_state=d_tx.init(d_vars["params"]),
       ema_params=g_vars["params"], g_tx=g_tx, d_tx=d_tx)
+
+
+def make_init_fn(config, generator, discriminator):
+  """`init(key) -> TrainState` for a run config (optimizers from `config.optim`)."""
+  from vid_jax.config import attribute_names  # pylint: disable=g-import-not-at-top
+  g_tx, d_tx = make_optimizers(config.optim)
+  return functools.partial(create_train_state, generator=generator, discriminator=discriminator,
+                           g_tx=g_tx, d_tx=d_tx, resolution=config.model.resolution,
+                           z_dim=config.model.z_dim, num_attributes=len(attribute_names(config)))
