@@ -171,3 +171,46 @@ def test_generator_and_discriminator_native_equals_fast():
   for a, b in zip(jax.tree.leaves(results["fast"][1]), jax.tree.leaves(results["native"][1])):
     assert a.shape == b.shape
     assert _rel(a, b) <= 2e-2, _rel(a, b)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 5, 3, 4), (2, 9, 7, 6, 5), (1, 3, 3, 8, 2)])
+def test_winograd_2x2_equals_stride1_conv(shape):
+  # F(2x2, 2x2) on a [B, H+1, W+1, C] input (H, W even) is the VALID 2x2 cross-correlation.
+  b, hp, wp, c, d = shape
+  rng = np.random.default_rng(hp * 100 + c)
+  x, k, g = (jnp.asarray(rng.standard_normal(s, dtype=np.float32))
+             for s in ((b, hp, wp, c), (2, 2, c, d), (b, hp - 1, wp - 1, d)))
+  conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "VALID",
+                                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  def run(f):
+    y, vjp = jax.vjp(f, x, k)
+    return (y, *vjp(g))
+
+  for name, a, ref in zip(("output", "grad_x", "grad_kernel"), run(fast_conv._wino2x2), run(conv)):
+    assert a.shape == ref.shape, name
+    assert _rel(a, ref) <= 1e-6, (name, _rel(a, ref))
+
+
+@pytest.mark.parametrize("size,c_in,c_out", [(4, 8, 6), (8, 5, 7), (16, 3, 4)])
+def test_winograd_layer_forms_equal_native(size, c_in, c_out):
+  # Every Winograd form, whether or not the size tables pick it for the DCGAN shapes.
+  rng = np.random.default_rng(size)
+  r = lambda *s: jnp.asarray(rng.standard_normal(s, dtype=np.float32))
+  x_up, k, g_up = r(BATCH, size, size, c_in), r(4, 4, c_in, c_out), r(BATCH, 2 * size, 2 * size, c_out)
+  native_up = lambda x, k: fast_conv.native_conv_transpose4(x, k, stride=2, padding=1)
+  assert _rel(fast_conv._up_wino(x_up, k), native_up(x_up, k)) <= 1e-5
+  x_down, g_down = r(BATCH, 2 * size, 2 * size, c_in), r(BATCH, size, size, c_out)
+  native_down = lambda x, k: fast_conv.native_conv4(x, k, stride=2, padding=1)
+  assert _rel(fast_conv._down_wino(x_down, k), native_down(x_down, k)) <= 1e-5
+  _, vjp = jax.vjp(native_down, x_down, k)
+  ref_x, ref_k = vjp(g_down)
+  assert _rel(fast_conv._down_wino_grad_x(g_down, k, x_down.shape), ref_x) <= 1e-5
+  assert _rel(fast_conv._down_wino_grad_k(x_down, g_down), ref_k) <= 1e-5
+  # Gradients through the forms themselves (autodiff of slices, adds and batched matmuls).
+  for wino, native, x, g in ((fast_conv._up_wino, native_up, x_up, g_up),
+                             (fast_conv._down_wino, native_down, x_down, g_down)):
+    got = jax.vjp(wino, x, k)[1](g)
+    ref = jax.vjp(native, x, k)[1](g)
+    for a, b in zip(got, ref):
+      assert _rel(a, b) <= 1e-5

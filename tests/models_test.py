@@ -1,6 +1,7 @@
 """Shapes and parameter counts of the DCGAN models."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from vid_jax.models import Discriminator, Generator
@@ -52,3 +53,27 @@ def test_conditional_models_use_attributes():
 def test_unsupported_resolution():
   with pytest.raises(ValueError, match="resolution 48 is not supported"):
     Generator(resolution=48).init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
+
+
+def test_standing_batch_stats():
+  from vid_jax.train_state import standing_batch_stats  # pylint: disable=g-import-not-at-top
+  g = Generator(resolution=32, width=8, num_attributes=3)
+  rng = np.random.default_rng(0)
+  z = jnp.asarray(rng.standard_normal((128, 100), dtype=np.float32))
+  y = jnp.asarray(rng.integers(0, 2, (128, 3)).astype(np.float32))
+  variables = jax.jit(lambda k: g.init(k, z[:1], y[:1], train=False))(jax.random.PRNGKey(1))
+  params = variables["params"]
+  # One chunk: inference mode with the standing statistics is train mode on the same batch.
+  whole = jax.jit(lambda p: standing_batch_stats(g, p, z, y, chunk=128))(params)
+  eval_out = g.apply({"params": params, "batch_stats": whole}, z, y, train=False)
+  train_out, _ = g.apply({"params": params, "batch_stats": variables["batch_stats"]}, z, y, train=True,
+                         mutable=["batch_stats"])
+  np.testing.assert_allclose(eval_out, train_out, atol=2e-4)
+  # Chunks pool exactly: the first BatchNorm (upstream of any per-chunk normalisation) gets the
+  # whole batch's mean and variance.
+  pooled = jax.jit(lambda p: standing_batch_stats(g, p, z, y, chunk=32))(params)
+  first = lambda s: s["ConditionalBatchNorm_0"]["BatchNorm_0"]
+  for stat in ("mean", "var"):
+    np.testing.assert_allclose(first(pooled)[stat], first(whole)[stat], rtol=1e-4, atol=1e-6)
+  with pytest.raises(ValueError, match="multiple of 64"):
+    standing_batch_stats(g, params, z[:100], y[:100])

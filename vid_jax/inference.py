@@ -15,6 +15,9 @@ from vid_jax import train_state as ts_lib
 from vid_jax.errors import UserError
 from vid_jax.models import build_gan
 
+STANDING_SAMPLES = 256  # latents for the EMA generator's BatchNorm statistics
+STANDING_SEED = 0
+
 
 @dataclasses.dataclass(frozen=True)
 class Models:
@@ -82,8 +85,17 @@ def load_models(workdir: str, step: int | None = None) -> Models:
     with open(stats_path, encoding="utf-8") as f:
       m = json.load(f).get("marginals")
     marginals = None if m is None else np.asarray(m, np.float32)
+  # The EMA params get their own BatchNorm statistics (train_state.standing_batch_stats), measured
+  # on fixed latents and, for conditional models, attributes drawn from the data's marginals.
+  keys = jax.random.split(jax.random.PRNGKey(STANDING_SEED))
+  z = jax.random.normal(keys[0], (STANDING_SAMPLES, config.model.z_dim))
+  attrs = None
+  if names:
+    p = np.full(len(names), 0.5, np.float32) if marginals is None else marginals
+    attrs = jax.random.bernoulli(keys[1], jnp.asarray(p), (STANDING_SAMPLES, len(names))).astype(jnp.float32)
+  standing = jax.jit(lambda params, z, y: ts_lib.standing_batch_stats(generator, params, z, y))
   return Models(config=config, generator=generator,
-                g_variables={"params": state.ema_params, "batch_stats": state.g_batch_stats},
+                g_variables={"params": state.ema_params, "batch_stats": standing(state.ema_params, z, attrs)},
                 discriminator=discriminator,
                 d_variables={"params": state.d_params, "batch_stats": state.d_batch_stats},
                 attribute_names=names, attribute_marginals=marginals, step=int(state.step))

@@ -21,6 +21,9 @@ from vid_jax.errors import NonFiniteLossError, UserError
 from vid_jax.models import build_gan
 from vid_jax.train_step import StepOptions, make_multi_step, make_train_step
 
+# Latents over which the EMA generator's BatchNorm statistics are measured (train_state.standing_batch_stats).
+STANDING_SAMPLES = 256
+
 
 def step_options(config) -> StepOptions:
   """The static train-step settings of a run config."""
@@ -103,26 +106,43 @@ class Trainer:
     return shard_lib.global_batch(stacked, self.batch_sharding)
 
   # -- samples ---------------------------------------------------------------------------------------
+  def _attribute_rows(self, n: int):
+    """The first n data rows' conditioned attributes [n, A] (cycled), or None."""
+    if not self.names:
+      return None
+    attrs = self.source.get_batch(np.arange(min(n, len(self.source))))["attributes"]
+    attrs = np.resize(attrs, (n, attrs.shape[1]))
+    return jnp.asarray(attrs[:, [ATTRIBUTE_INDEX[a] for a in self.names]], jnp.float32)
+
   def _sample_inputs(self):
     n = self.config.train.num_samples_grid
     z = jax.random.normal(jax.random.PRNGKey(self.config.train.seed + 1), (n, self.config.model.z_dim))
-    y = None
-    if self.names:
-      attrs = self.source.get_batch(np.arange(min(n, len(self.source))))["attributes"]
-      attrs = np.resize(attrs, (n, attrs.shape[1]))
-      y = jnp.asarray(attrs[:, [ATTRIBUTE_INDEX[a] for a in self.names]], jnp.float32)
-    return z, y
+    return z, self._attribute_rows(n)
+
+  @functools.cached_property
+  def _standing_inputs(self):
+    z = jax.random.normal(jax.random.PRNGKey(self.config.train.seed + 3),
+                          (STANDING_SAMPLES, self.config.model.z_dim))
+    return z, self._attribute_rows(STANDING_SAMPLES)
+
+  @functools.cached_property
+  def _standing_fn(self):
+    g = self.generator
+    return jax.jit(lambda params, z, y: ts_lib.standing_batch_stats(g, params, z, y), out_shardings=self.rep)
+
+  def ema_variables(self, state):
+    """The EMA generator's variables: EMA params with their own (standing) BatchNorm statistics."""
+    return {"params": state.ema_params, "batch_stats": self._standing_fn(state.ema_params, *self._standing_inputs)}
 
   @functools.cached_property
   def _sample_fn(self):
     g = self.generator
-    return jax.jit(lambda params, bs, z, y: g.apply({"params": params, "batch_stats": bs}, z, y, train=False),
-                   out_shardings=self.rep)
+    return jax.jit(lambda variables, z, y: g.apply(variables, z, y, train=False), out_shardings=self.rep)
 
   def samples(self, state):
     """EMA-generator samples from the fixed z: uint8 [N, R, R, 3]."""
     z, y = self._sample_inputs()
-    return writer_lib.to_uint8(jax.device_get(self._sample_fn(state.ema_params, state.g_batch_stats, z, y)))
+    return writer_lib.to_uint8(jax.device_get(self._sample_fn(self.ema_variables(state), z, y)))
 
   # -- run -------------------------------------------------------------------------------------------
   def _write_run_files(self):

@@ -53,3 +53,38 @@ def make_init_fn(config, generator, discriminator):
   return functools.partial(create_train_state, generator=generator, discriminator=discriminator,
                            g_tx=g_tx, d_tx=d_tx, resolution=config.model.resolution,
                            z_dim=config.model.z_dim, num_attributes=len(attribute_names(config)))
+
+
+def standing_batch_stats(generator, params, z, attrs=None, *, chunk: int = 64):
+  """BatchNorm statistics of `generator` with `params`, measured on the inputs `z` [N, z_dim].
+
+  The running statistics in the train state belong to the raw G params; the EMA params drift
+  from them, and using them in inference mode washes the EMA samples out. These are the
+  "standing statistics" of BigGAN (Brock et al. 2019): the EMA generator run in train mode over
+  N latents, its per-layer batch means and variances pooled exactly over chunks of `chunk`.
+  Returns a `batch_stats` collection (same tree as the generator's). Jittable.
+  """
+  from vid_jax.models.generator import BN_MOMENTUM  # pylint: disable=g-import-not-at-top
+  n = z.shape[0]
+  if n % chunk:
+    raise ValueError(f"standing statistics need a multiple of {chunk} latents, got {n}")
+  zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(
+      lambda: generator.init(jax.random.PRNGKey(0), z[:1], None if attrs is None else attrs[:1],
+                             train=False))["batch_stats"])
+
+  def chunk_stats(inputs):
+    zc, yc = inputs
+    _, new = generator.apply({"params": params, "batch_stats": zeros}, zc, yc, train=True,
+                             mutable=["batch_stats"])
+    # From zero running stats, one update leaves (1 - momentum) x the batch statistic.
+    return jax.tree.map(lambda s: s / (1.0 - BN_MOMENTUM), new["batch_stats"])
+
+  zs = z.reshape(n // chunk, chunk, z.shape[-1])
+  ys = None if attrs is None else attrs.reshape(n // chunk, chunk, attrs.shape[-1])
+  per_chunk = jax.lax.map(chunk_stats, (zs, ys))  # leaves [n / chunk, C]
+
+  def merge(stats):  # one BatchNorm's {"mean": [K, C], "var": [K, C]}: pooled exactly
+    mean = jnp.mean(stats["mean"], axis=0)
+    var = jnp.mean(stats["var"] + jnp.square(stats["mean"]), axis=0) - jnp.square(mean)
+    return {"mean": mean, "var": jnp.maximum(var, 0.0)}
+  return jax.tree.map(merge, per_chunk, is_leaf=lambda t: isinstance(t, dict) and "mean" in t)

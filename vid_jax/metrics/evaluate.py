@@ -392,7 +392,7 @@ def evaluate_in_training(trainer, state) -> dict[str, float]:
     sampler = make_sample_fn(trainer.generator, z_dim=config.model.z_dim, marginals=marginals)
     cached = _TRAINING[trainer] = (evaluator, sampler)
   evaluator, sampler = cached
-  variables = {"params": state.ema_params, "batch_stats": state.g_batch_stats}
+  variables = trainer.ema_variables(state)
   step = int(jax.device_get(state.step))
   key = jax.random.fold_in(jax.random.PRNGKey(config.train.seed + 2), step)
   return evaluator(lambda k, n: sampler(variables, k, n), key, attribute_names=trainer.names)

@@ -45,6 +45,12 @@ _DN = ("NHWC", "HWIO", "NHWC")
 UP_PHASE_MIN_SIZE = 16      # output height and width at least this
 UP_PHASE_MIN_FEATURES = 16  # and at least this many output channels
 DOWN_S2D_GRAD_MIN_SIZE = 16  # Conv4 input gradient via space-to-depth from this input size up
+# Quiet machine, 2026-12-01, batch 64, ms per pass (tools/benchmark_layers.py --forms):
+WINO_GRAD_X_MAX_SIZE = 16   # Conv4 input gradient by Winograd up to 16x16 inputs (8x8: 19.4 -> 13.7)
+WINO_GRAD_K_MAX_SIZE = 8    # weight gradient by Winograd on 8x8 inputs (17.2 -> 12.2)
+GRAD_K_PATCHES_MAX_CHANNELS = 4  # weight gradient as one patches matmul for RGB inputs (12.9 -> 5.4)
+GRAD_K_S2D_MIN_SIZE = 32    # weight gradient by space-to-depth taps in batch chunks (57 -> 36)
+GRAD_K_CHUNKS = 4
 
 
 def _check(x, kernel, stride: int, padding: int):
@@ -102,32 +108,138 @@ def _down(x, kernel):  # [B, 2H, 2W, C], [4, 4, C, D] -> [B, H, W, D]
   return native_conv4(x, kernel, stride=2, padding=1)
 
 
-def _down_s2d(x, kernel):  # [B, 2H, 2W, C], [4, 4, C, D] -> [B, H, W, D]
-  # The same map as _down, as space-to-depth of the 1-padded input followed by a stride-1 2x2
-  # convolution: input row 2m + t (t = 2u + r) is phase r of space-to-depth row m + u.
+def _space_to_depth(x):  # [B, 2H, 2W, C] -> [B, H+1, W+1, 4C]: pad by 1, then 2x2 blocks to channels
+  # Input row 2m + t (t = 2u + r) of the 4x4 / stride-2 / padding-1 conv is phase r of
+  # space-to-depth row m + u: the conv becomes a stride-1 2x2 conv of this array.
   b, h2, w2, c = x.shape
-  d = kernel.shape[-1]
   xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
   s = xp.reshape(b, h2 // 2 + 1, 2, w2 // 2 + 1, 2, c).transpose(0, 1, 3, 2, 4, 5)
-  s = s.reshape(b, h2 // 2 + 1, w2 // 2 + 1, 4 * c)  # [B, H+1, W+1, (r, s, C)]
-  k = kernel.reshape(2, 2, 2, 2, c, d).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * c, d)
-  return lax.conv_general_dilated(s, k, (1, 1), "VALID", dimension_numbers=_DN)
+  return s.reshape(b, h2 // 2 + 1, w2 // 2 + 1, 4 * c)  # channels ordered (r, s, C)
+
+
+def _s2d_kernel(kernel):  # [4, 4, C, D] -> [2, 2, 4C, D], the kernel of the space-to-depth form
+  c, d = kernel.shape[2:]
+  return kernel.reshape(2, 2, 2, 2, c, d).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * c, d)
+
+
+def _down_s2d(x, kernel):  # [B, 2H, 2W, C], [4, 4, C, D] -> [B, H, W, D]
+  # The same map as _down, as space-to-depth followed by a stride-1 2x2 convolution.
+  return lax.conv_general_dilated(_space_to_depth(x), _s2d_kernel(kernel), (1, 1), "VALID",
+                                  dimension_numbers=_DN)
+
+
+# ----------------------------------------------------------------------------- Winograd forms
+#
+# Winograd's minimal filtering F(2, 2) (Lavin & Gray 2016 give the 2-D nesting): two outputs of a
+# 2-tap correlation y_i = d_i g_0 + d_{i+1} g_1 from three products,
+#   m0 = (d0 - d1) g0,  m1 = d1 (g0 + g1),  m2 = (d2 - d1) g1;  y0 = m0 + m1,  y1 = m1 + m2,
+# i.e. y = A^T [(G g) * (B^T d)] with integer matrices (no rounding beyond fp32 adds). Nested
+# over rows and columns, a 2x2 output tile of a stride-1 2x2 convolution costs 9 channel
+# matmuls instead of 16: the space-to-depth form of the stride-2 conv runs on 9/16 of the
+# multiplies. Everything is slices, adds and one batched matmul, so JAX's autodiff of it (input
+# and weight gradients, and their transposes) is again 9 batched matmuls plus cheap transforms.
+
+
+def _bt(d0, d1, d2):  # B^T d
+  return (d0 - d1, d1, d2 - d1)
+
+
+def _gk(k0, k1):  # G g
+  return (k0, k0 + k1, k1)
+
+
+def _wino2x2(x, kernel):  # [B, H+1, W+1, C], [2, 2, C, D] -> [B, H, W, D]; H, W even
+  """Stride-1 VALID 2x2 convolution (cross-correlation, as lax.conv) by Winograd F(2x2, 2x2)."""
+  b, hp, wp, c = x.shape
+  h, w = hp - 1, wp - 1
+  d = kernel.shape[-1]
+  # Tile (t, s) reads x[2t:2t+3, 2s:2s+3]; sl[u][v] = its element (u, v) for every tile.
+  sl = [[x[:, u:u + h:2, v:v + w:2, :] for v in range(3)] for u in range(3)]
+  rows = [_bt(*sl[u]) for u in range(3)]                       # along W: rows[u][v]
+  v_ = [_bt(rows[0][v], rows[1][v], rows[2][v]) for v in range(3)]  # along H: v_[v][u]
+  tiles = jnp.stack([v_[v][u] for u in range(3) for v in range(3)], 0).reshape(9, -1, c)
+  kr = [_gk(kernel[0, q], kernel[1, q]) for q in range(2)]        # along H: kr[q][u]
+  u_ = jnp.stack([t for u in range(3) for t in _gk(kr[0][u], kr[1][u])], 0)  # [9, C, D]
+  m = jnp.einsum("pnc,pcd->pnd", tiles, u_).reshape(3, 3, b, h // 2, w // 2, d)
+  r = (m[0] + m[1], m[1] + m[2])                                  # A^T along H
+  y = [jnp.stack([r[a][0] + r[a][1], r[a][1] + r[a][2]], 3) for a in range(2)]  # A^T along W
+  return jnp.stack(y, 2).reshape(b, h, w, d)  # [B, H/2, a, W/2, e, D] -> [B, H, W, D]
+
+
+def _wino_ok(h: int, w: int) -> bool:  # the stride-2 conv's output tiles 2x2 exactly
+  return h % 2 == 0 and w % 2 == 0
+
+
+def _down_wino(x, kernel):  # [B, 2H, 2W, C], [4, 4, C, D] -> [B, H, W, D]
+  return _wino2x2(_space_to_depth(x), _s2d_kernel(kernel))
+
+
+def _down_wino_grad_x(g, kernel, x_shape):  # [B, H, W, D] -> [B, 2H, 2W, C]
+  x = jax.ShapeDtypeStruct(x_shape, g.dtype)
+  grad_x, = jax.linear_transpose(lambda x: _down_wino(x, kernel), x)(g)
+  return grad_x
+
+
+def _down_wino_grad_k(x, g):  # [B, 2H, 2W, C], [B, H, W, D] -> [4, 4, C, D]
+  k = jax.ShapeDtypeStruct((4, 4, x.shape[-1], g.shape[-1]), g.dtype)
+  grad_k, = jax.linear_transpose(lambda k: _down_wino(x, k), k)(g)
+  return grad_k
+
+
+def _up_wino(x, kernel):  # [B, H, W, C], [4, 4, C, D] -> [B, 2H, 2W, D]
+  # The transposed conv is the adjoint of the conv with the flipped, swapped kernel.
+  b, h, w, _ = x.shape
+  return _down_wino_grad_x(x, _flip_swap(kernel), (b, 2 * h, 2 * w, kernel.shape[-1]))
 
 
 def _down_grad_x(g, kernel, x_shape):  # [B, H, W, D] -> [B, 2H, 2W, C]
   # The input gradient of the stride-2 conv through its space-to-depth form: a stride-1
   # transposed convolution (no input dilation) and a depth-to-space, measured 1.7-2x faster than
-  # the transposed-conv forms on the D's 32x32 and 16x16 maps.
+  # the transposed-conv forms on the D's 32x32 maps.
   x = jax.ShapeDtypeStruct(x_shape, g.dtype)
   grad_x, = jax.linear_transpose(lambda x: _down_s2d(x, kernel), x)(g)
   return grad_x
 
 
 def _down_grad_k(x, g):  # [B, 2H, 2W, C], [B, H, W, D] -> [4, 4, C, D]
-  # Linear in the kernel: its transpose is the (fast) native weight gradient.
-  k = jax.ShapeDtypeStruct((4, 4, x.shape[-1], g.shape[-1]), g.dtype)
+  b, h2, w2, c = x.shape
+  if c <= GRAD_K_PATCHES_MAX_CHANNELS:
+    return _down_grad_k_patches(x, g)
+  if min(h2, w2) >= GRAD_K_S2D_MIN_SIZE and b % GRAD_K_CHUNKS == 0:
+    return _down_grad_k_s2d_chunked(x, g, GRAD_K_CHUNKS)
+  if max(h2, w2) <= WINO_GRAD_K_MAX_SIZE and _wino_ok(h2 // 2, w2 // 2):
+    return _down_wino_grad_k(x, g)
+  # Linear in the kernel: its transpose is the native weight gradient.
+  k = jax.ShapeDtypeStruct((4, 4, c, g.shape[-1]), g.dtype)
   grad_k, = jax.linear_transpose(lambda k: native_conv4(x, k, stride=2, padding=1), k)(g)
   return grad_k
+
+
+def _down_grad_k_patches(x, g):  # few input channels: one [16C, N] x [N, D] matmul over patches
+  _, h2, w2, c = x.shape
+  d = g.shape[-1]
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  patches = jnp.stack([xp[:, i:i + h2:2, j:j + w2:2, :] for i in range(4) for j in range(4)], 3)
+  grad = lax.dot_general(patches.reshape(-1, 16 * c), g.reshape(-1, d), (((0,), (0,)), ((), ())))
+  return grad.reshape(4, 4, c, d)
+
+
+def _down_grad_k_s2d(x, g):  # the space-to-depth form's 2x2 taps against the output gradient
+  s = _space_to_depth(x)  # [B, H+1, W+1, 4C]
+  _, h, w, d = g.shape
+  c4 = s.shape[-1]
+  taps = jnp.stack([s[:, p:p + h, q:q + w, :] for p in range(2) for q in range(2)], 3)
+  grad = lax.dot_general(taps.reshape(-1, 4 * c4), g.reshape(-1, d), (((0,), (0,)), ((), ())))
+  # Back from the [2, 2, (r, s, C), D] layout of _s2d_kernel to [4, 4, C, D].
+  return grad.reshape(2, 2, 2, 2, c4 // 4, d).transpose(0, 2, 1, 3, 4, 5).reshape(4, 4, c4 // 4, d)
+
+
+def _down_grad_k_s2d_chunked(x, g, chunks: int):
+  # Summed over batch chunks one after another (lax.map): each chunk's taps stay in cache.
+  b = x.shape[0]
+  xs = x.reshape(chunks, b // chunks, *x.shape[1:])
+  gs = g.reshape(chunks, b // chunks, *g.shape[1:])
+  return jnp.sum(lax.map(lambda a: _down_grad_k_s2d(*a), (xs, gs)), axis=0)
 
 
 # ----------------------------------------------------------------------------- stride-2 layers
@@ -162,7 +274,9 @@ def _conv_s2_fwd(x, kernel):
 
 def _conv_s2_bwd(res, g):
   x, kernel = res
-  if min(x.shape[1:3]) >= DOWN_S2D_GRAD_MIN_SIZE:
+  if max(x.shape[1:3]) <= WINO_GRAD_X_MAX_SIZE and _wino_ok(*g.shape[1:3]):
+    grad_x = _down_wino_grad_x(g, kernel, x.shape)
+  elif min(x.shape[1:3]) >= DOWN_S2D_GRAD_MIN_SIZE:
     grad_x = _down_grad_x(g, kernel, x.shape)
   else:  # small maps: the transposed-conv layer (its own rules keep double gradients fast)
     grad_x = _conv_transpose_s2(g, _flip_swap(kernel))

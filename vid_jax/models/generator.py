@@ -9,6 +9,7 @@ import flax.linen as nn
 from vid_jax.models.layers import ConvT4
 
 RESOLUTIONS = (32, 64, 128)
+BN_MOMENTUM = 0.9  # flax's convention (PyTorch's momentum 0.1)
 # DCGAN's BatchNorm init: scale ~ N(1, 0.02), bias 0.
 bn_scale_init = lambda key, shape, dtype=jnp.float32: 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
@@ -26,7 +27,7 @@ class ConditionalBatchNorm(nn.Module):
 
   @nn.compact
   def __call__(self, x, y, *, train: bool):  # x [B, H, W, C], y [B, A] in {-1, +1} or None
-    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+    x = nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=1e-5,
                      scale_init=bn_scale_init, dtype=self.dtype)(x)
     if y is None:
       return x
