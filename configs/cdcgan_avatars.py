@@ -3,7 +3,7 @@
   python launch.py --config=configs/cdcgan_avatars.py --workdir=runs/cdcgan
   python tools/generate.py --workdir=runs/cdcgan --attrs=Smiling,Eyeglasses --not=Male --out=me.png
 
-The run of configs/dcgan_avatars.py (the demo's half-width DCGAN, 1500 steps),
+The run of configs/dcgan_avatars.py (the demo's half-width DCGAN, 2000 steps, TTUR),
 conditioned on a dozen attributes: G gets the attribute vector through an input
 embedding and conditional BatchNorm; D is a projection discriminator (Miyato &
 Koyama 2018). Variants: those of dcgan_avatars.py (`smoke`).

@@ -2,6 +2,7 @@
 
   python tools/benchmark_layers.py --resolution=64 --batch=64
   python tools/benchmark_layers.py --layers=G2,D1 --impls=fast --dtype=bfloat16
+  python tools/benchmark_layers.py --forms          # every formulation of every stride-2 pass
 
 Prints one JSON line with a plain matmul's GFLOP/s (the machine's reference),
 then one JSON line per layer: for each implementation the milliseconds and
@@ -9,6 +10,11 @@ GFLOP/s of the forward pass (`fwd`), the gradient w.r.t. the input (`dx`) and
 w.r.t. the kernel (`dw`), each the best of --rounds calls of a compiled function.
 A pass whose first call takes over --slow_s seconds (native ConvT weight
 gradients on CPU) is timed once.
+
+With --forms, each stride-2 layer instead gets one line with the milliseconds of
+every formulation in vid_jax/models/fast_conv.py of each of its three passes
+(`fwd.native`, `fwd.wino`, `dw.s2d_chunked`, ...) and the one `fast` picks
+(`*.fast`): the measurements behind fast_conv's size tables.
 """
 import json
 import time
@@ -24,6 +30,7 @@ _IMPLS = flags.DEFINE_list("impls", ["native", "fast"], "Implementations to time
 _LAYERS = flags.DEFINE_list("layers", [], "Layer names to time, e.g. G1,D2 (default: all).")
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Timed calls per pass (the best is reported).")
 _SLOW_S = flags.DEFINE_float("slow_s", 2.0, "A pass slower than this on its first call is timed once.")
+_FORMS = flags.DEFINE_bool("forms", False, "Time every formulation of each stride-2 pass instead.")
 _MATMUL = flags.DEFINE_list("matmul", ["4096", "1024", "1024"], "M,K,N of the reference matmul.")
 
 
@@ -55,6 +62,48 @@ def _layer_fns(layer, impl: str):
   return fwd, dx, dw
 
 
+def _form_fns(layer, x, kernel, g):
+  """{pass.form: (fn, args)} for one stride-2 layer: every formulation fast_conv has."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from vid_jax.models import fast_conv as fc  # pylint: disable=g-import-not-at-top
+  fast_fwd, fast_dx, fast_dw = _layer_fns(layer, "fast")
+  if layer.transposed:  # x [B, h, h, C] -> [B, 2h, 2h, D]; its dx is a conv of g, its dw a conv grad
+    kt = fc._flip_swap(kernel)  # pylint: disable=protected-access
+    fns = {
+        "fwd.native": (lambda x, k: fc.native_conv_transpose4(x, k, stride=2, padding=1), (x, kernel)),
+        "fwd.phase": (fc._up_phase, (x, kernel)),  # pylint: disable=protected-access
+        "fwd.wino": (fc._up_wino, (x, kernel)),  # pylint: disable=protected-access
+        "dx.native": (lambda g, k: fc.native_conv4(g, k, stride=2, padding=1), (g, kt)),
+        "dx.s2d": (fc._down_s2d, (g, kt)),  # pylint: disable=protected-access
+        "dx.wino": (fc._down_wino, (g, kt)),  # pylint: disable=protected-access
+    }
+    dw_args = (g, x)  # the ConvT weight gradient is the Conv weight gradient of (g, x), flipped
+  else:  # x [B, 2h, 2h, C] -> [B, h, h, D]
+    fns = {
+        "fwd.native": (lambda x, k: fc.native_conv4(x, k, stride=2, padding=1), (x, kernel)),
+        "fwd.s2d": (fc._down_s2d, (x, kernel)),  # pylint: disable=protected-access
+        "fwd.wino": (fc._down_wino, (x, kernel)),  # pylint: disable=protected-access
+        "dx.s2d": (lambda g, k: fc._down_grad_x(g, k, x.shape), (g, kernel)),  # pylint: disable=protected-access
+        "dx.convT": (lambda g, k: fc._up(g, fc._flip_swap(k)), (g, kernel)),  # pylint: disable=protected-access
+        "dx.wino": (lambda g, k: fc._down_wino_grad_x(g, k, x.shape), (g, kernel)),  # pylint: disable=protected-access
+    }
+    dw_args = (x, g)
+  k_shape = jax.ShapeDtypeStruct((4, 4, dw_args[0].shape[-1], dw_args[1].shape[-1]), g.dtype)
+  native_dw = lambda a, b: jax.linear_transpose(
+      lambda k: fc.native_conv4(a, k, stride=2, padding=1), k_shape)(b)[0]
+  fns.update({
+      "dw.native": (native_dw, dw_args),
+      "dw.patches": (fc._down_grad_k_patches, dw_args),  # pylint: disable=protected-access
+      "dw.s2d": (fc._down_grad_k_s2d, dw_args),  # pylint: disable=protected-access
+      "dw.wino": (fc._down_wino_grad_k, dw_args),  # pylint: disable=protected-access
+  })
+  if x.shape[0] % fc.GRAD_K_CHUNKS == 0:
+    fns["dw.s2d_chunked"] = (lambda a, b: fc._down_grad_k_s2d_chunked(a, b, fc.GRAD_K_CHUNKS), dw_args)  # pylint: disable=protected-access
+  fns.update({"fwd.fast": (fast_fwd, (x, kernel)), "dx.fast": (fast_dx, (x, kernel, g)),
+              "dw.fast": (fast_dw, (x, kernel, g))})
+  return fns
+
+
 def _matmul_reference(m: int, k: int, n: int, dtype, *, rounds: int) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -66,7 +115,7 @@ def _matmul_reference(m: int, k: int, n: int, dtype, *, rounds: int) -> dict:
 
 
 def run(*, resolution: int, width: int, z_dim: int, batch: int, dtype_name: str, impls, layer_names,
-        rounds: int, slow_s: float, matmul):
+        rounds: int, slow_s: float, matmul, forms: bool = False):
   """Yields the JSON-able result dicts: the matmul reference, then one per layer."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -93,6 +142,8 @@ def run(*, resolution: int, width: int, z_dim: int, batch: int, dtype_name: str,
 
   reference = _matmul_reference(m, k, n, dtype, rounds=rounds)
   yield reference
+  if forms:
+    layers = [l for l in layers if l.stride == 2 and l.size % 2 == 0]
   for layer in layers:
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
     x = jax.random.normal(keys[0], (batch, layer.size, layer.size, layer.c_in), dtype)
@@ -101,6 +152,11 @@ def run(*, resolution: int, width: int, z_dim: int, batch: int, dtype_name: str,
     g = jax.random.normal(keys[2], y.shape, dtype)
     gflop = layer.flops(batch) / 1e9
     result = {"layer": layer.name, "batch": batch, "dtype": dtype.name, "gflop": round(gflop, 3)}
+    if forms:
+      for name, (fn, args) in _form_fns(layer, x, kernel, g).items():
+        result[name] = round(_time(fn, args, rounds=rounds, slow_s=slow_s) * 1e3, 2)
+      yield result
+      continue
     for impl in impls:
       fwd, dx, dw = _layer_fns(layer, impl)
       times = {"fwd": _time(fwd, (x, kernel), rounds=rounds, slow_s=slow_s),
@@ -119,7 +175,7 @@ def main(argv):
     for result in run(resolution=_RESOLUTION.value, width=_WIDTH.value, z_dim=_Z_DIM.value,
                       batch=_BATCH.value, dtype_name=_DTYPE.value, impls=_IMPLS.value,
                       layer_names=_LAYERS.value, rounds=_ROUNDS.value, slow_s=_SLOW_S.value,
-                      matmul=_MATMUL.value):
+                      matmul=_MATMUL.value, forms=_FORMS.value):
       print(json.dumps(result), flush=True)
   except ValueError as e:  # UserError included
     print(f"error: {e}", flush=True)

@@ -17,8 +17,12 @@ with K~ = the kernel flipped in space with its input/output channels swapped
 (`_flip_swap`, its own inverse). The slow op never appears in first-order
 gradients; input gradients are themselves custom-rule layers, so gradients of
 gradients (penalties on input gradients) stay on the fast forms as well. Each of
-the three maps uses whichever formulation measured fastest
-(tools/benchmark_layers.py).
+the three maps uses whichever formulation measured fastest for its shape
+(`tools/benchmark_layers.py --forms` times them all): the native op, the phase
+form of the transposed conv, space-to-depth + stride-1 2x2 conv, explicit patches
++ one matmul, or Winograd F(2x2, 2x2) on the space-to-depth form (9 instead of
+16 multiplies per 2x2 output tile; its gradients are JAX's autodiff of the same
+slices, adds and batched matmuls).
 
 The stride-1 / padding-0 layers of DCGAN (1x1 -> 4x4 and 4x4 -> 1x1) are
 matrix products and are written as such; other input sizes use the native op.
