@@ -45,6 +45,12 @@ def test_conditional_models_use_attributes():
   assert not jnp.allclose(g.apply(vg, z, y0, train=False), g.apply(vg, z, y1, train=False))
   x = g.apply(vg, z, y0, train=False)
   vd = d.init(jax.random.PRNGKey(2), x, y0, train=False)
+  # The projection starts at zero (D starts as the unconditional D) and is a path from y to the
+  # logits: any non-zero projection makes D's answer depend on the attributes.
+  np.testing.assert_array_equal(d.apply(vd, x, y0, train=False), d.apply(vd, x, y1, train=False))
+  proj = vd["params"]["projection"]["kernel"]
+  vd = {**vd, "params": {**vd["params"], "projection": {
+      "kernel": 0.02 * jax.random.normal(jax.random.PRNGKey(3), proj.shape)}}}
   assert not jnp.allclose(d.apply(vd, x, y0, train=False), d.apply(vd, x, y1, train=False))
   with pytest.raises(ValueError, match="needs attributes"):
     d.apply(vd, x, None, train=False)

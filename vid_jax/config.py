@@ -83,6 +83,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.b2 = 0.999
   c.optim.n_critic = 1            # D updates per G update
   c.optim.r1_gamma = 0.0          # R1 penalty weight on real images (0 = off)
+  c.optim.aux_weight = 0.0        # AC-GAN auxiliary attribute loss (conditional only; 0 = off): D's head on reals, G on fakes
   c.optim.ema_decay = 0.999       # EMA of G's params used for samples
 
   c.train = ml_collections.ConfigDict()
@@ -164,6 +165,12 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
     raise _err("optim.n_critic", o.n_critic, "must be >= 1")
   if o.r1_gamma < 0:
     raise _err("optim.r1_gamma", o.r1_gamma, "must be >= 0")
+  aux = o.get("aux_weight", 0.0)
+  if aux < 0:
+    raise _err("optim.aux_weight", aux, "must be >= 0")
+  if aux and not m.conditional:
+    raise _err("optim.aux_weight", aux, "the auxiliary attribute loss needs model.conditional=True; "
+               "set it to 0 for unconditional runs")
   if not 0.0 <= o.ema_decay < 1.0:
     raise _err("optim.ema_decay", o.ema_decay, "must be in [0, 1)")
   if t.batch_size < 1 or t.batch_size % device_count:

@@ -21,6 +21,7 @@ class StepOptions:
   z_dim: int = 100
   attribute_indices: tuple[int, ...] = ()   # columns of batch["attributes"] the models condition on
   adversarial: Any = None                   # frozen dict of PGD settings, or None (off)
+  aux_weight: float = 0.0                   # AC-GAN attribute loss: D's head on reals, G on fakes
 
 
 def make_train_step(*, generator, discriminator, options: StepOptions) -> Callable:
@@ -29,10 +30,16 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
   conditional = bool(options.attribute_indices)
   attr_idx = jnp.asarray(options.attribute_indices, jnp.int32) if conditional else None
 
-  def d_apply(params, batch_stats, x, y):
-    logits, new = discriminator.apply({"params": params, "batch_stats": batch_stats}, x, y,
-                                      train=True, mutable=["batch_stats"])
-    return logits, new["batch_stats"]
+  aux = conditional and options.aux_weight > 0
+
+  def d_apply(params, batch_stats, x, y):  # -> (logits, attribute logits or None, batch stats)
+    out, new = discriminator.apply({"params": params, "batch_stats": batch_stats}, x, y,
+                                   train=True, mutable=["batch_stats"], return_aux=aux)
+    logits, aux_logits = out if aux else (out, None)
+    return logits, aux_logits, new["batch_stats"]
+
+  def aux_loss(aux_logits, y):  # sigmoid cross-entropy, mean over examples and attributes
+    return jnp.mean(optax.sigmoid_binary_cross_entropy(aux_logits, y))
 
   def train_step(state: TrainState, batch) -> tuple[TrainState, dict]:
     key = jax.random.fold_in(state.rng, state.step)
@@ -65,24 +72,33 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
                                                    dict(options.adversarial))
 
       def d_objective(params, real_in=d_real_in, fake_in=d_fake_in):
-        real_logits, bs = d_apply(params, d_bs, real_in, y_real)
-        fake_logits, bs = d_apply(params, bs, fake_in, y_fake)
+        real_logits, aux_real, bs = d_apply(params, d_bs, real_in, y_real)
+        fake_logits, _, bs = d_apply(params, bs, fake_in, y_fake)
         loss = d_loss_fn(real_logits=real_logits, fake_logits=fake_logits)
+        d_aux = jnp.zeros((), jnp.float32)
+        if aux:  # the head learns attributes from real images only
+          d_aux = aux_loss(aux_real, y_real)
+          loss = loss + options.aux_weight * d_aux
         if options.r1_gamma:
           d_fn = lambda x: d_apply(params, d_bs, x, y_real)[0]
           loss = loss + options.r1_gamma * losses.r1_penalty(d_fn=d_fn, real=real)
-        return loss, (bs, real_logits, fake_logits)
+        return loss, (bs, real_logits, fake_logits, d_aux)
 
-      (d_loss, (d_bs, real_logits, fake_logits)), d_grads = jax.value_and_grad(
+      (d_loss, (d_bs, real_logits, fake_logits, d_aux)), d_grads = jax.value_and_grad(
           d_objective, has_aux=True)(d_params)
       updates, d_opt = state.d_tx.update(d_grads, d_opt, d_params)
       d_params = optax.apply_updates(d_params, updates)
 
     def g_objective(fake_in):
-      logits, bs = d_apply(d_params, d_bs, fake_in, y_fake)
-      return g_loss_fn(fake_logits=logits), bs
+      logits, aux_fake, bs = d_apply(d_params, d_bs, fake_in, y_fake)
+      loss = g_loss_fn(fake_logits=logits)
+      g_aux = jnp.zeros((), jnp.float32)
+      if aux:  # G is pushed to make the requested attributes recognisable
+        g_aux = aux_loss(aux_fake, y_fake)
+        loss = loss + options.aux_weight * g_aux
+      return loss, (bs, g_aux)
 
-    (g_loss, d_bs), dfake = jax.value_and_grad(g_objective, has_aux=True)(fake)
+    (g_loss, (d_bs, g_aux)), dfake = jax.value_and_grad(g_objective, has_aux=True)(fake)
     (g_grads,) = g_vjp(dfake)
     updates, g_opt = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
@@ -98,6 +114,8 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
         "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),   # mean D(G(z)) before D's update
         "d_grad_norm": optax.tree.norm(d_grads), "g_grad_norm": optax.tree.norm(g_grads),
     }
+    if aux:
+      metrics.update(d_aux=d_aux, g_aux=g_aux)  # attribute cross-entropies: D on reals, G's fakes
     return new_state, jax.tree.map(lambda m: m.astype(jnp.float32), metrics)
 
   return train_step

@@ -16,5 +16,6 @@ def build_gan(config):
   g = Generator(resolution=m.resolution, z_dim=m.z_dim, width=m.g_width,
                 num_attributes=num_attributes, conv_impl=impl, dtype=dtype)
   d = Discriminator(resolution=m.resolution, width=m.d_width,
-                    num_attributes=num_attributes, conv_impl=impl, dtype=dtype)
+                    num_attributes=num_attributes, conv_impl=impl, dtype=dtype,
+                    aux_head=bool(num_attributes and config.optim.get("aux_weight", 0.0)))
   return g, d

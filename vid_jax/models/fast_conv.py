@@ -49,12 +49,16 @@ _DN = ("NHWC", "HWIO", "NHWC")
 UP_PHASE_MIN_SIZE = 16      # output height and width at least this
 UP_PHASE_MIN_FEATURES = 16  # and at least this many output channels
 DOWN_S2D_GRAD_MIN_SIZE = 16  # Conv4 input gradient via space-to-depth from this input size up
-# Quiet machine, 2026-12-01, batch 64, ms per pass (tools/benchmark_layers.py --forms):
-WINO_GRAD_X_MAX_SIZE = 16   # Conv4 input gradient by Winograd up to 16x16 inputs (8x8: 19.4 -> 13.7)
-WINO_GRAD_K_MAX_SIZE = 8    # weight gradient by Winograd on 8x8 inputs (17.2 -> 12.2)
-GRAD_K_PATCHES_MAX_CHANNELS = 4  # weight gradient as one patches matmul for RGB inputs (12.9 -> 5.4)
-GRAD_K_S2D_MIN_SIZE = 32    # weight gradient by space-to-depth taps in batch chunks (57 -> 36)
+# Quiet 2-core Xeon (AVX-512), 2026-12-01, batch 64, ms per pass (tools/benchmark_layers.py --forms):
+GRAD_K_PATCHES_MAX_CHANNELS = 4  # weight gradient as one patches matmul for RGB inputs (15-16 -> 5-6)
+GRAD_K_S2D_MIN_SIZE = 32    # weight gradient by space-to-depth taps in batch chunks (55-60 -> 35-37)
 GRAD_K_CHUNKS = 4
+# Winograd forms for the Conv4 input gradient (inputs up to this size) and weight gradient: 0 = off.
+# Single passes measured 10-30% faster on 8x8 maps in some runs and slower in others; in the
+# whole step they did not pay (76.3 vs 78.4 images/s with them off, alternating rounds of one
+# run), so they are off; the forms stay tested and timed for other CPUs.
+WINO_GRAD_X_MAX_SIZE = 0
+WINO_GRAD_K_MAX_SIZE = 0
 
 
 def _check(x, kernel, stride: int, padding: int):
@@ -278,7 +282,7 @@ def _conv_s2_fwd(x, kernel):
 
 def _conv_s2_bwd(res, g):
   x, kernel = res
-  if max(x.shape[1:3]) <= WINO_GRAD_X_MAX_SIZE and _wino_ok(*g.shape[1:3]):
+  if max(x.shape[1:3]) <= WINO_GRAD_X_MAX_SIZE and _wino_ok(*g.shape[1:3]):  # off by default
     grad_x = _down_wino_grad_x(g, kernel, x.shape)
   elif min(x.shape[1:3]) >= DOWN_S2D_GRAD_MIN_SIZE:
     grad_x = _down_grad_x(g, kernel, x.shape)
