@@ -15,8 +15,7 @@ from vid_jax import train_state as ts_lib
 from vid_jax.errors import UserError
 from vid_jax.models import build_gan
 
-STANDING_SAMPLES = 256  # latents for the EMA generator's BatchNorm statistics
-STANDING_SEED = 0
+STANDING_SEED = 0  # of the latents behind the EMA generator's BatchNorm statistics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,11 +87,11 @@ def load_models(workdir: str, step: int | None = None) -> Models:
   # The EMA params get their own BatchNorm statistics (train_state.standing_batch_stats), measured
   # on fixed latents and, for conditional models, attributes drawn from the data's marginals.
   keys = jax.random.split(jax.random.PRNGKey(STANDING_SEED))
-  z = jax.random.normal(keys[0], (STANDING_SAMPLES, config.model.z_dim))
+  z = jax.random.normal(keys[0], (ts_lib.STANDING_SAMPLES, config.model.z_dim))
   attrs = None
   if names:
     p = np.full(len(names), 0.5, np.float32) if marginals is None else marginals
-    attrs = jax.random.bernoulli(keys[1], jnp.asarray(p), (STANDING_SAMPLES, len(names))).astype(jnp.float32)
+    attrs = jax.random.bernoulli(keys[1], jnp.asarray(p), (ts_lib.STANDING_SAMPLES, len(names))).astype(jnp.float32)
   standing = jax.jit(lambda params, z, y: ts_lib.standing_batch_stats(generator, params, z, y))
   return Models(config=config, generator=generator,
                 g_variables={"params": state.ema_params, "batch_stats": standing(state.ema_params, z, attrs)},

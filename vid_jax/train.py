@@ -21,9 +21,6 @@ from vid_jax.errors import NonFiniteLossError, UserError
 from vid_jax.models import build_gan
 from vid_jax.train_step import StepOptions, make_multi_step, make_train_step
 
-# Latents over which the EMA generator's BatchNorm statistics are measured (train_state.standing_batch_stats).
-STANDING_SAMPLES = 256
-
 
 def step_options(config) -> StepOptions:
   """The static train-step settings of a run config."""
@@ -122,8 +119,8 @@ class Trainer:
   @functools.cached_property
   def _standing_inputs(self):
     z = jax.random.normal(jax.random.PRNGKey(self.config.train.seed + 3),
-                          (STANDING_SAMPLES, self.config.model.z_dim))
-    return z, self._attribute_rows(STANDING_SAMPLES)
+                          (ts_lib.STANDING_SAMPLES, self.config.model.z_dim))
+    return z, self._attribute_rows(ts_lib.STANDING_SAMPLES)
 
   @functools.cached_property
   def _standing_fn(self):

@@ -55,6 +55,9 @@ def make_init_fn(config, generator, discriminator):
                            z_dim=config.model.z_dim, num_attributes=len(attribute_names(config)))
 
 
+STANDING_SAMPLES = 256  # latents over which samples and inference measure the EMA G's statistics
+
+
 def standing_batch_stats(generator, params, z, attrs=None, *, chunk: int = 64):
   """BatchNorm statistics of `generator` with `params`, measured on the inputs `z` [N, z_dim].
 
