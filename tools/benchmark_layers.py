@@ -64,7 +64,6 @@ def _layer_fns(layer, impl: str):
 
 def _form_fns(layer, x, kernel, g):
   """{pass.form: (fn, args)} for one stride-2 layer: every formulation fast_conv has."""
-  import jax  # pylint: disable=g-import-not-at-top
   from vid_jax.models import fast_conv as fc  # pylint: disable=g-import-not-at-top
   fast_fwd, fast_dx, fast_dw = _layer_fns(layer, "fast")
   if layer.transposed:  # x [B, h, h, C] -> [B, 2h, 2h, D]; its dx is a conv of g, its dw a conv grad
@@ -88,11 +87,8 @@ def _form_fns(layer, x, kernel, g):
         "dx.wino": (lambda g, k: fc._down_wino_grad_x(g, k, x.shape), (g, kernel)),  # pylint: disable=protected-access
     }
     dw_args = (x, g)
-  k_shape = jax.ShapeDtypeStruct((4, 4, dw_args[0].shape[-1], dw_args[1].shape[-1]), g.dtype)
-  native_dw = lambda a, b: jax.linear_transpose(
-      lambda k: fc.native_conv4(a, k, stride=2, padding=1), k_shape)(b)[0]
   fns.update({
-      "dw.native": (native_dw, dw_args),
+      "dw.native": (fc._down_grad_k_native, dw_args),  # pylint: disable=protected-access
       "dw.patches": (fc._down_grad_k_patches, dw_args),  # pylint: disable=protected-access
       "dw.s2d": (fc._down_grad_k_s2d, dw_args),  # pylint: disable=protected-access
       "dw.wino": (fc._down_wino_grad_k, dw_args),  # pylint: disable=protected-access

@@ -217,8 +217,11 @@ def _down_grad_k(x, g):  # [B, 2H, 2W, C], [B, H, W, D] -> [4, 4, C, D]
     return _down_grad_k_s2d_chunked(x, g, GRAD_K_CHUNKS)
   if max(h2, w2) <= WINO_GRAD_K_MAX_SIZE and _wino_ok(h2 // 2, w2 // 2):
     return _down_wino_grad_k(x, g)
-  # Linear in the kernel: its transpose is the native weight gradient.
-  k = jax.ShapeDtypeStruct((4, 4, c, g.shape[-1]), g.dtype)
+  return _down_grad_k_native(x, g)
+
+
+def _down_grad_k_native(x, g):  # linear in the kernel: its transpose is the native weight gradient
+  k = jax.ShapeDtypeStruct((4, 4, x.shape[-1], g.shape[-1]), g.dtype)
   grad_k, = jax.linear_transpose(lambda k: native_conv4(x, k, stride=2, padding=1), k)(g)
   return grad_k
 
