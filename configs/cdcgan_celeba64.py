@@ -3,7 +3,8 @@
   python launch.py --config=configs/cdcgan_celeba64.py --workdir=runs/cdcgan_celeba
 
 The run of configs/dcgan_celeba64.py, conditioned on a dozen attributes
-(projection D, conditional BatchNorm in G). Variants: `smoke`, `batch=N`.
+(projection D on the 4x4 feature map, conditional BatchNorm in G; no attribute head:
+the avatar recipe of cdcgan_avatars.py is untested on CelebA). Variants: `smoke`, `batch=N`.
 """
 from vid_jax import config as vc
 

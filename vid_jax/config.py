@@ -13,6 +13,7 @@ DEFAULT_CONDITIONAL_ATTRIBUTES = ",".join((
     "Brown_Hair", "Gray_Hair", "Bald", "Bangs", "Mustache", "Young"))
 LOSSES = ("ns", "hinge")
 DTYPES = ("float32", "bfloat16")
+AUX_MODES = ("ac", "adc")
 
 
 def parse_arg(arg: str | None, **defaults):
@@ -74,6 +75,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.conv_impl = "auto"      # auto | native | fast (auto = fast on CPU, native on GPU/TPU)
   c.model.conditional = False     # attribute-conditioned G and projection D
   c.model.attributes = DEFAULT_CONDITIONAL_ATTRIBUTES  # comma-separated CelebA names (conditional only)
+  c.model.projection = "spatial"  # projection D's features: spatial (4x4 map) | pooled (Miyato & Koyama's sum)
 
   c.optim = ml_collections.ConfigDict()
   c.optim.loss = "ns"             # ns (non-saturating BCE) | hinge
@@ -84,6 +86,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.n_critic = 1            # D updates per G update
   c.optim.r1_gamma = 0.0          # R1 penalty weight on real images (0 = off)
   c.optim.aux_weight = 0.0        # AC-GAN auxiliary attribute loss (conditional only; 0 = off): D's head on reals, G on fakes
+  c.optim.aux_mode = "ac"         # ac: the head learns attributes of reals (AC-GAN) | adc: (real, fake) x attribute classes (ADC-GAN)
   c.optim.ema_decay = 0.999       # EMA of G's params used for samples
 
   c.train = ml_collections.ConfigDict()
@@ -143,6 +146,7 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   """Checks the config before anything compiles; raises UserError naming the bad field."""
   from vid_jax.models.generator import RESOLUTIONS  # pylint: disable=g-import-not-at-top
   from vid_jax.models.layers import CONV_IMPLS  # pylint: disable=g-import-not-at-top
+  from vid_jax.models.discriminator import PROJECTIONS  # pylint: disable=g-import-not-at-top
   m, o, t, d = config.model, config.optim, config.train, config.data
   if m.resolution not in RESOLUTIONS:
     raise _err("model.resolution", m.resolution, f"use one of {', '.join(map(str, RESOLUTIONS))}")
@@ -159,6 +163,8 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
     if not names or unknown:
       raise _err("model.attributes", m.attributes,
                  f"unknown attribute(s) {unknown}; use comma-separated CelebA names such as Smiling,Eyeglasses")
+  if m.get("projection", "pooled") not in PROJECTIONS:
+    raise _err("model.projection", m.projection, f"use one of {', '.join(PROJECTIONS)}")
   if o.loss not in LOSSES:
     raise _err("optim.loss", o.loss, f"unknown loss; use one of {', '.join(LOSSES)}")
   if o.n_critic < 1:
@@ -171,6 +177,8 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   if aux and not m.conditional:
     raise _err("optim.aux_weight", aux, "the auxiliary attribute loss needs model.conditional=True; "
                "set it to 0 for unconditional runs")
+  if o.get("aux_mode", "ac") not in AUX_MODES:
+    raise _err("optim.aux_mode", o.aux_mode, f"use one of {', '.join(AUX_MODES)}")
   if not 0.0 <= o.ema_decay < 1.0:
     raise _err("optim.ema_decay", o.ema_decay, "must be in [0, 1)")
   if t.batch_size < 1 or t.batch_size % device_count:

@@ -22,6 +22,7 @@ class StepOptions:
   attribute_indices: tuple[int, ...] = ()   # columns of batch["attributes"] the models condition on
   adversarial: Any = None                   # frozen dict of PGD settings, or None (off)
   aux_weight: float = 0.0                   # AC-GAN attribute loss: D's head on reals, G on fakes
+  aux_mode: str = "ac"                      # ac: head learns reals' attributes | adc: (real, fake) x attribute
 
 
 def make_train_step(*, generator, discriminator, options: StepOptions) -> Callable:
@@ -31,6 +32,7 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
   attr_idx = jnp.asarray(options.attribute_indices, jnp.int32) if conditional else None
 
   aux = conditional and options.aux_weight > 0
+  adc = aux and options.aux_mode == "adc"
 
   def d_apply(params, batch_stats, x, y):  # -> (logits, attribute logits or None, batch stats)
     out, new = discriminator.apply({"params": params, "batch_stats": batch_stats}, x, y,
@@ -38,8 +40,19 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
     logits, aux_logits = out if aux else (out, None)
     return logits, aux_logits, new["batch_stats"]
 
-  def aux_loss(aux_logits, y):  # sigmoid cross-entropy, mean over examples and attributes
-    return jnp.mean(optax.sigmoid_binary_cross_entropy(aux_logits, y))
+  def aux_loss(aux_logits, y, source=0):
+    """Attribute cross-entropy, mean over examples and attributes.
+
+    ac: aux_logits [B, A], sigmoid cross-entropy against y.
+    adc: aux_logits [B, A, 2, 2]; the target class of attribute a is (source, y_a), source 0 for
+    real and 1 for fake: D learns to tell a fake's attributes from a real's, so G cannot satisfy
+    the head with patterns only D reads as the attribute.
+    """
+    if not adc:
+      return jnp.mean(optax.sigmoid_binary_cross_entropy(aux_logits, y))
+    b, a = y.shape
+    labels = 2 * source + y.astype(jnp.int32)  # [B, A] in 0..3
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(aux_logits.reshape(b, a, 4), labels))
 
   def train_step(state: TrainState, batch) -> tuple[TrainState, dict]:
     key = jax.random.fold_in(state.rng, state.step)
@@ -73,10 +86,13 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
 
       def d_objective(params, real_in=d_real_in, fake_in=d_fake_in):
         real_logits, aux_real, bs = d_apply(params, d_bs, real_in, y_real)
-        fake_logits, _, bs = d_apply(params, bs, fake_in, y_fake)
+        fake_logits, aux_fake, bs = d_apply(params, bs, fake_in, y_fake)
         loss = d_loss_fn(real_logits=real_logits, fake_logits=fake_logits)
         d_aux = jnp.zeros((), jnp.float32)
-        if aux:  # the head learns attributes from real images only
+        if adc:  # the head learns (real, attributes) on reals and (fake, requested attributes) on fakes
+          d_aux = 0.5 * (aux_loss(aux_real, y_real, 0) + aux_loss(aux_fake, y_fake, 1))
+          loss = loss + options.aux_weight * d_aux
+        elif aux:  # the head learns attributes from real images only
           d_aux = aux_loss(aux_real, y_real)
           loss = loss + options.aux_weight * d_aux
         if options.r1_gamma:
@@ -93,8 +109,8 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
       logits, aux_fake, bs = d_apply(d_params, d_bs, fake_in, y_fake)
       loss = g_loss_fn(fake_logits=logits)
       g_aux = jnp.zeros((), jnp.float32)
-      if aux:  # G is pushed to make the requested attributes recognisable
-        g_aux = aux_loss(aux_fake, y_fake)
+      if aux:  # G is pushed to make the requested attributes recognisable (adc: as a real's)
+        g_aux = aux_loss(aux_fake, y_fake, 0)
         loss = loss + options.aux_weight * g_aux
       return loss, (bs, g_aux)
 

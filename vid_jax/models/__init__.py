@@ -17,5 +17,8 @@ def build_gan(config):
                 num_attributes=num_attributes, conv_impl=impl, dtype=dtype)
   d = Discriminator(resolution=m.resolution, width=m.d_width,
                     num_attributes=num_attributes, conv_impl=impl, dtype=dtype,
-                    aux_head=bool(num_attributes and config.optim.get("aux_weight", 0.0)))
+                    aux_head=bool(num_attributes and config.optim.get("aux_weight", 0.0)),
+                    # Runs written before the field existed used the pooled projection.
+                    projection=m.get("projection", "pooled"),
+                    aux_fake_aware=config.optim.get("aux_mode", "ac") == "adc")
   return g, d

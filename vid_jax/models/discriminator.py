@@ -7,16 +7,23 @@ import flax.linen as nn
 from vid_jax.models.generator import bn_scale_init, num_stages
 from vid_jax.models.layers import Conv4
 
+PROJECTIONS = ("pooled", "spatial")
+
 
 class Discriminator(nn.Module):
   """images [B, R, R, 3] in [-1, 1] (+ attributes [B, A]) -> logits [B].
 
   Layout at 64x64, width 64: Conv 64->32 (64 ch, LeakyReLU 0.2, no BatchNorm),
   Conv 32->16->8->4 (128, 256, 512; BatchNorm + LeakyReLU), Conv 4x4 -> 1x1
-  logit. 2,765,568 parameters. With attributes, adds the projection term
-  <V y, sum_hw h> of Miyato & Koyama (2018). With `aux_head` too, a linear head on
-  sum_hw h predicts the attributes (AC-GAN, Odena et al. 2017); `return_aux=True`
-  returns (logits, attribute logits [B, A]).
+  logit. 2,765,568 parameters. With attributes, adds a projection term
+  (Miyato & Koyama 2018) on the last feature map h [B, 4, 4, C]: `projection="pooled"`
+  is the paper's <V y, sum_hw h>; `"spatial"` is <V y, flatten(h)>, i.e. the final
+  4x4 conv's kernel shifted by a linear function of y, so the condition can depend on
+  where a feature is (a mouth, a hat brim). With `aux_head` too, a linear head on the
+  same features predicts the attributes (AC-GAN, Odena et al. 2017); `return_aux=True`
+  returns (logits, attribute logits [B, A]). With `aux_fake_aware` the head has four
+  classes per attribute, (real, fake) x (absent, present) (ADC-GAN, Hou et al. 2022),
+  and returns attribute logits [B, A, 2, 2] indexed [source, present].
   """
   resolution: int = 64
   width: int = 64
@@ -24,6 +31,8 @@ class Discriminator(nn.Module):
   conv_impl: str = "native"
   dtype: Any = jnp.float32
   aux_head: bool = False
+  projection: str = "spatial"  # pooled | spatial (see the class docstring)
+  aux_fake_aware: bool = False
 
   @nn.compact
   def __call__(self, x, attrs=None, *, train: bool, return_features: bool = False,
@@ -45,7 +54,13 @@ class Discriminator(nn.Module):
       if attrs is None:
         raise ValueError("a conditional discriminator needs attributes [B, num_attributes]")
       y = 2.0 * attrs.astype(jnp.float32) - 1.0  # [B, A]
-      phi = jnp.sum(h.astype(jnp.float32), axis=(1, 2))  # [B, C]
+      if self.projection not in PROJECTIONS:
+        raise ValueError(f"projection={self.projection!r}; use one of {PROJECTIONS}")
+      h32 = h.astype(jnp.float32)
+      # pooled: [B, C]; spatial: [B, 4 * 4 * C]. The spatial form tells where a feature is:
+      # with pooled features D's attribute head on avatars stayed at chance for Eyeglasses
+      # and near it for Smiling after 2,000 steps (docs/metrics.md, "Conditional run").
+      phi = jnp.sum(h32, axis=(1, 2)) if self.projection == "pooled" else h32.reshape(h.shape[0], -1)
       # Zero init: the conditional D starts as the unconditional one. With N(0, 0.02) the
       # projection of the summed 4x4 features made the initial logits ~10x larger than the
       # unconditional term (std 7.4 vs 0.7 on avatars, width 32) with a random sign per
@@ -55,7 +70,10 @@ class Discriminator(nn.Module):
       logits = logits + jnp.sum(proj * phi, axis=-1)
       if self.aux_head:
         # Zero init: starts at log 2 per attribute and adds nothing to G's gradient until it learns.
-        aux = nn.Dense(self.num_attributes, kernel_init=nn.initializers.zeros, name="aux")(phi)  # [B, A]
+        classes = 4 if self.aux_fake_aware else 1
+        aux = nn.Dense(self.num_attributes * classes, kernel_init=nn.initializers.zeros, name="aux")(phi)
+        if self.aux_fake_aware:
+          aux = aux.reshape(x.shape[0], self.num_attributes, 2, 2)  # [B, A, source, present]
     if return_aux:
       if aux is None:
         raise ValueError("return_aux=True needs a conditional discriminator with aux_head=True")
