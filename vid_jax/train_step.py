@@ -89,11 +89,9 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
         fake_logits, aux_fake, bs = d_apply(params, bs, fake_in, y_fake)
         loss = d_loss_fn(real_logits=real_logits, fake_logits=fake_logits)
         d_aux = jnp.zeros((), jnp.float32)
-        if adc:  # the head learns (real, attributes) on reals and (fake, requested attributes) on fakes
-          d_aux = 0.5 * (aux_loss(aux_real, y_real, 0) + aux_loss(aux_fake, y_fake, 1))
-          loss = loss + options.aux_weight * d_aux
-        elif aux:  # the head learns attributes from real images only
-          d_aux = aux_loss(aux_real, y_real)
+        if aux:  # ac: the head learns reals' attributes; adc: also fakes' requested ones, as fake classes
+          d_aux = (0.5 * (aux_loss(aux_real, y_real, 0) + aux_loss(aux_fake, y_fake, 1)) if adc
+                   else aux_loss(aux_real, y_real))
           loss = loss + options.aux_weight * d_aux
         if options.r1_gamma:
           d_fn = lambda x: d_apply(params, d_bs, x, y_real)[0]
