@@ -163,7 +163,7 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
     if not names or unknown:
       raise _err("model.attributes", m.attributes,
                  f"unknown attribute(s) {unknown}; use comma-separated CelebA names such as Smiling,Eyeglasses")
-  if m.get("projection", "pooled") not in PROJECTIONS:
+  if m.projection not in PROJECTIONS:
     raise _err("model.projection", m.projection, f"use one of {', '.join(PROJECTIONS)}")
   if o.loss not in LOSSES:
     raise _err("optim.loss", o.loss, f"unknown loss; use one of {', '.join(LOSSES)}")
@@ -171,13 +171,13 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
     raise _err("optim.n_critic", o.n_critic, "must be >= 1")
   if o.r1_gamma < 0:
     raise _err("optim.r1_gamma", o.r1_gamma, "must be >= 0")
-  aux = o.get("aux_weight", 0.0)
+  aux = o.aux_weight
   if aux < 0:
     raise _err("optim.aux_weight", aux, "must be >= 0")
   if aux and not m.conditional:
     raise _err("optim.aux_weight", aux, "the auxiliary attribute loss needs model.conditional=True; "
                "set it to 0 for unconditional runs")
-  if o.get("aux_mode", "ac") not in AUX_MODES:
+  if o.aux_mode not in AUX_MODES:
     raise _err("optim.aux_mode", o.aux_mode, f"use one of {', '.join(AUX_MODES)}")
   if not 0.0 <= o.ema_decay < 1.0:
     raise _err("optim.ema_decay", o.ema_decay, "must be in [0, 1)")

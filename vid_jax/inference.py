@@ -56,13 +56,22 @@ class Models:
     return jax.random.bernoulli(key, p, (n, p.shape[0])).astype(jnp.float32)
 
 
+# Fields added after runs were written, with the value those older runs trained with.
+LEGACY_DEFAULTS = {("optim", "aux_weight"): 0.0, ("optim", "aux_mode"): "ac",
+                   ("model", "projection"): "pooled"}
+
+
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise UserError(f"{workdir} is not a training workdir (no config.json); "
                     "give the --workdir of a launch.py run")
   with open(path, encoding="utf-8") as f:
-    return ml_collections.ConfigDict(json.load(f))
+    config = ml_collections.ConfigDict(json.load(f))
+  for (section, field), value in LEGACY_DEFAULTS.items():
+    if field not in config[section]:
+      config[section][field] = value
+  return config
 
 
 def load_models(workdir: str, step: int | None = None) -> Models:

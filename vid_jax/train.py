@@ -34,8 +34,8 @@ def step_options(config) -> StepOptions:
                      r1_gamma=float(config.optim.r1_gamma), ema_decay=float(config.optim.ema_decay),
                      z_dim=config.model.z_dim,
                      attribute_indices=tuple(ATTRIBUTE_INDEX[n] for n in names),
-                     adversarial=adversarial, aux_weight=float(config.optim.get("aux_weight", 0.0)),
-                     aux_mode=config.optim.get("aux_mode", "ac"))
+                     adversarial=adversarial, aux_weight=float(config.optim.aux_weight),
+                     aux_mode=config.optim.aux_mode)
 
 
 def make_source(config):

@@ -17,8 +17,6 @@ def build_gan(config):
                 num_attributes=num_attributes, conv_impl=impl, dtype=dtype)
   d = Discriminator(resolution=m.resolution, width=m.d_width,
                     num_attributes=num_attributes, conv_impl=impl, dtype=dtype,
-                    aux_head=bool(num_attributes and config.optim.get("aux_weight", 0.0)),
-                    # Runs written before the field existed used the pooled projection.
-                    projection=m.get("projection", "pooled"),
-                    aux_fake_aware=config.optim.get("aux_mode", "ac") == "adc")
+                    aux_head=bool(num_attributes and config.optim.aux_weight),
+                    projection=m.projection, aux_fake_aware=config.optim.aux_mode == "adc")
   return g, d
