@@ -87,6 +87,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.r1_gamma = 0.0          # R1 penalty weight on real images (0 = off)
   c.optim.aux_weight = 0.0        # AC-GAN auxiliary attribute loss (conditional only; 0 = off): D's head on reals, G on fakes
   c.optim.aux_mode = "ac"         # ac: the head learns attributes of reals (AC-GAN) | adc: (real, fake) x attribute classes (ADC-GAN)
+  c.optim.lr_decay_start = 0      # G step from which both lrs fall linearly to 0 at train.num_steps (0 = constant)
   c.optim.ema_decay = 0.999       # EMA of G's params used for samples
 
   c.train = ml_collections.ConfigDict()
@@ -179,6 +180,9 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
                "set it to 0 for unconditional runs")
   if o.aux_mode not in AUX_MODES:
     raise _err("optim.aux_mode", o.aux_mode, f"use one of {', '.join(AUX_MODES)}")
+  if o.lr_decay_start < 0 or (o.lr_decay_start and o.lr_decay_start >= t.num_steps):
+    raise _err("optim.lr_decay_start", o.lr_decay_start,
+               f"must be 0 (constant lrs) or a G step before train.num_steps ({t.num_steps})")
   if not 0.0 <= o.ema_decay < 1.0:
     raise _err("optim.ema_decay", o.ema_decay, "must be in [0, 1)")
   if t.batch_size < 1 or t.batch_size % device_count:

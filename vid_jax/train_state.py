@@ -24,10 +24,27 @@ class TrainState:
   d_tx: optax.GradientTransformation = struct.field(pytree_node=False)
 
 
-def make_optimizers(optim) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
-  """Adam for G and D (DCGAN defaults: lr 2e-4, b1 0.5)."""
-  return (optax.adam(optim.g_lr, b1=optim.b1, b2=optim.b2),
-          optax.adam(optim.d_lr, b1=optim.b1, b2=optim.b2))
+def learning_rate(lr: float, *, decay_start: int, num_steps: int, updates_per_step: int = 1):
+  """`lr`, or (decay_start > 0) a schedule over the optimizer's update count: `lr` until G step
+  `decay_start`, then linearly to 0 at `num_steps` (the linear decay of pix2pix / CycleGAN).
+  `updates_per_step` converts update counts to G steps (D updates n_critic times per G step)."""
+  if not decay_start:
+    return lr  # a float keeps Adam's state tree as it was before schedules existed
+  span = max(num_steps - decay_start, 1)
+
+  def schedule(count):
+    step = count // updates_per_step
+    return lr * jnp.clip((num_steps - step) / span, 0.0, 1.0)
+  return schedule
+
+
+def make_optimizers(optim, num_steps: int) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+  """Adam for G and D (DCGAN defaults: lr 2e-4, b1 0.5), with `optim.lr_decay_start`'s decay."""
+  g_lr = learning_rate(optim.g_lr, decay_start=optim.lr_decay_start, num_steps=num_steps)
+  d_lr = learning_rate(optim.d_lr, decay_start=optim.lr_decay_start, num_steps=num_steps,
+                       updates_per_step=optim.n_critic)
+  return (optax.adam(g_lr, b1=optim.b1, b2=optim.b2),
+          optax.adam(d_lr, b1=optim.b1, b2=optim.b2))
 
 
 def create_train_state(key, *, generator, discriminator, g_tx, d_tx, resolution, z_dim, num_attributes):
@@ -49,7 +66,7 @@ def create_train_state(key, *, generator, discriminator, g_tx, d_tx, resolution,
 def make_init_fn(config, generator, discriminator):
   """`init(key) -> TrainState` for a run config (optimizers from `config.optim`)."""
   from vid_jax.config import attribute_names  # pylint: disable=g-import-not-at-top
-  g_tx, d_tx = make_optimizers(config.optim)
+  g_tx, d_tx = make_optimizers(config.optim, config.train.num_steps)
   return functools.partial(create_train_state, generator=generator, discriminator=discriminator,
                            g_tx=g_tx, d_tx=d_tx, resolution=config.model.resolution,
                            z_dim=config.model.z_dim, num_attributes=len(attribute_names(config)))
