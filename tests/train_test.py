@@ -115,8 +115,9 @@ def test_auxiliary_attribute_loss_trains_the_head(tmp_path, mode, classes):
   assert all(np.isfinite(d_aux)) and all(np.isfinite(g_aux))
   # The zero-initialised head starts at log(classes); six Adam steps on its cross-entropy lower it.
   assert abs(d_aux[0] - np.log(classes)) < 1e-4 and d_aux[-1] < np.log(classes) - 0.09, d_aux
-  if mode == "adc":  # D learns to call fakes fake, so G's loss (fakes as reals) rises above log 4
-    assert g_aux[-1] > np.log(4) + 0.01, g_aux
+  if mode == "adc":  # G's loss is log C(fake, y) - log C(real, y), 0 for the zero-initialised head;
+    # G steps after D's update, and D learns to call fakes fake, so it is positive and rising.
+    assert 0 < g_aux[0] < g_aux[-1] - 0.1, g_aux
 
 
 def test_linear_lr_decay_schedules_both_optimizers():

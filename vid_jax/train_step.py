@@ -107,8 +107,10 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
       logits, aux_fake, bs = d_apply(d_params, d_bs, fake_in, y_fake)
       loss = g_loss_fn(fake_logits=logits)
       g_aux = jnp.zeros((), jnp.float32)
-      if aux:  # G is pushed to make the requested attributes recognisable (adc: as a real's)
+      if aux:  # G is pushed to make the requested attributes recognisable
         g_aux = aux_loss(aux_fake, y_fake, 0)
+        if adc:  # ADC-GAN's G objective: log C(fake, y | x) - log C(real, y | x), a real's, not a fake's
+          g_aux = g_aux - aux_loss(aux_fake, y_fake, 1)
         loss = loss + options.aux_weight * g_aux
       return loss, (bs, g_aux)
 
