@@ -110,6 +110,44 @@ def test_bad_config_fields_are_named():
     clf_lib.split_indices(100, 100)
   train, held = clf_lib.split_indices(100, 0.25)
   assert len(train) == 75 and held.tolist() == list(range(75, 100))
+  for field, value in (("blur_max", -0.5), ("blur_max", 9.0), ("noise_max", 2.0)):
+    config = tiny_classifier_config()
+    config.classifier[field] = value
+    with pytest.raises(UserError, match=f"classifier.{field}"):
+      clf_lib.options_from_config(config, device_count=8)
+
+
+def test_gaussian_blur_is_the_separable_normalised_kernel():
+  r = clf_lib.BLUR_RADIUS
+  x = np.zeros((3, 16, 16, 2), np.float32)
+  x[:, 8, 8, :] = 1.0  # an impulse far from the borders
+  sigma = np.array([0.0, 0.7, 1.5], np.float32)
+  out = np.asarray(clf_lib.gaussian_blur(jnp.asarray(x), jnp.asarray(sigma)))
+  np.testing.assert_allclose(out[0], x[0], atol=1e-6)  # sigma 0 copies
+  taps = np.arange(-r, r + 1)
+  for i in (1, 2):
+    w = np.exp(-0.5 * (taps / sigma[i]) ** 2)
+    w /= w.sum()
+    expected = np.zeros((16, 16))
+    expected[8 - r:8 + r + 1, 8 - r:8 + r + 1] = np.outer(w, w)
+    np.testing.assert_allclose(out[i, :, :, 1], expected, atol=1e-6)
+  # Normalised and reflect-padded: a constant image stays constant up to its edges.
+  const = np.asarray(clf_lib.gaussian_blur(jnp.full((2, 8, 8, 3), 0.3), jnp.array([1.0, 2.0])))
+  np.testing.assert_allclose(const, 0.3, atol=1e-6)
+
+
+def test_augment_blurs_and_adds_noise_per_image():
+  key = jax.random.key(0)
+  x = jnp.asarray(np.random.default_rng(0).uniform(-0.5, 0.5, (64, 16, 16, 3)), jnp.float32)
+  np.testing.assert_array_equal(clf_lib.augment(key, x, blur_max=0.0, noise_max=0.0), x)
+  noisy = np.asarray(clf_lib.augment(key, x, blur_max=0.0, noise_max=0.2))
+  std = (noisy - np.asarray(x)).reshape(64, -1).std(1)
+  assert std.max() < 0.22 and std.min() < 0.05 < 0.15 < std.max()  # std ~ U(0, 0.2) per image
+  blurred = np.asarray(clf_lib.augment(key, x, blur_max=1.5, noise_max=0.0))
+  # Blurring white noise lowers its variance, more for a larger sigma: per-image, not one sigma.
+  var = blurred.reshape(64, -1).var(1) / np.asarray(x).reshape(64, -1).var(1)
+  assert var.min() < 0.2 and var.max() > 0.8
+  np.testing.assert_array_equal(blurred, clf_lib.augment(key, x, blur_max=1.5, noise_max=0.0))
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ DEFAULT_CONDITIONAL_ATTRIBUTES = ",".join((
     "Brown_Hair", "Gray_Hair", "Bald", "Bangs", "Mustache", "Young"))
 LOSSES = ("ns", "hinge")
 DTYPES = ("float32", "bfloat16")
-AUX_MODES = ("ac", "adc")
+AUX_MODES = ("ac", "adc", "adc_ratio")
 
 
 def parse_arg(arg: str | None, **defaults):
@@ -86,7 +86,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.n_critic = 1            # D updates per G update
   c.optim.r1_gamma = 0.0          # R1 penalty weight on real images (0 = off)
   c.optim.aux_weight = 0.0        # AC-GAN auxiliary attribute loss (conditional only; 0 = off): D's head on reals, G on fakes
-  c.optim.aux_mode = "ac"         # ac: the head learns attributes of reals (AC-GAN) | adc: (real, fake) x attribute classes (ADC-GAN)
+  # ac: the head learns reals' attributes (AC-GAN) | adc: (real, fake) x attribute classes (ADC-GAN's
+  # head), G's loss the cross-entropy of (real, y) | adc_ratio: the same head, G's loss Hou et al.'s
+  # log C(fake, y) - log C(real, y)
+  c.optim.aux_mode = "ac"
   c.optim.lr_decay_start = 0      # G step from which both lrs fall linearly to 0 at train.num_steps (0 = constant)
   c.optim.ema_decay = 0.999       # EMA of G's params used for samples
 

@@ -22,7 +22,7 @@ class StepOptions:
   attribute_indices: tuple[int, ...] = ()   # columns of batch["attributes"] the models condition on
   adversarial: Any = None                   # frozen dict of PGD settings, or None (off)
   aux_weight: float = 0.0                   # AC-GAN attribute loss: D's head on reals, G on fakes
-  aux_mode: str = "ac"                      # ac: head learns reals' attributes | adc: (real, fake) x attribute
+  aux_mode: str = "ac"                      # ac: head learns reals' attributes | adc, adc_ratio: (real, fake) x attribute
 
 
 def make_train_step(*, generator, discriminator, options: StepOptions) -> Callable:
@@ -32,7 +32,7 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
   attr_idx = jnp.asarray(options.attribute_indices, jnp.int32) if conditional else None
 
   aux = conditional and options.aux_weight > 0
-  adc = aux and options.aux_mode == "adc"
+  adc = aux and options.aux_mode in ("adc", "adc_ratio")
 
   def d_apply(params, batch_stats, x, y):  # -> (logits, attribute logits or None, batch stats)
     out, new = discriminator.apply({"params": params, "batch_stats": batch_stats}, x, y,
@@ -109,7 +109,7 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
       g_aux = jnp.zeros((), jnp.float32)
       if aux:  # G is pushed to make the requested attributes recognisable
         g_aux = aux_loss(aux_fake, y_fake, 0)
-        if adc:  # ADC-GAN's G objective: log C(fake, y | x) - log C(real, y | x), a real's, not a fake's
+        if options.aux_mode == "adc_ratio":  # Hou et al.'s G objective: log C(fake, y|x) - log C(real, y|x)
           g_aux = g_aux - aux_loss(aux_fake, y_fake, 1)
         loss = loss + options.aux_weight * g_aux
       return loss, (bs, g_aux)

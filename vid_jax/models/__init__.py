@@ -18,5 +18,5 @@ def build_gan(config):
   d = Discriminator(resolution=m.resolution, width=m.d_width,
                     num_attributes=num_attributes, conv_impl=impl, dtype=dtype,
                     aux_head=bool(num_attributes and config.optim.aux_weight),
-                    projection=m.projection, aux_fake_aware=config.optim.aux_mode == "adc")
+                    projection=m.projection, aux_fake_aware=config.optim.aux_mode.startswith("adc"))
   return g, d

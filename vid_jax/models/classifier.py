@@ -252,6 +252,8 @@ class ClassifierOptions:
   eval_batch_size: int
   log_every: int
   seed: int
+  blur_max: float = 0.0
+  noise_max: float = 0.0
 
 
 def options_from_config(config, *, device_count: int) -> ClassifierOptions:
@@ -275,12 +277,16 @@ def options_from_config(config, *, device_count: int) -> ClassifierOptions:
               "must be a fraction in (0, 1) or a count >= 1 of held-out examples")
   if c.log_every < 0:
     raise err("classifier.log_every", c.log_every, "must be >= 0")
+  if not 0 <= c.blur_max <= BLUR_RADIUS / 2:
+    raise err("classifier.blur_max", c.blur_max, f"must be in [0, {BLUR_RADIUS / 2}] pixels (0 = off)")
+  if not 0 <= c.noise_max <= 1:
+    raise err("classifier.noise_max", c.noise_max, "must be in [0, 1] (0 = off)")
   return ClassifierOptions(
       source=d.source, num_examples=d.num_examples or None,
       cache_dir=d.cache_dir or None, resolution=res, width=c.width,
       feature_dim=c.feature_dim, steps=c.steps, batch_size=c.batch_size, lr=float(c.lr),
       holdout=float(c.holdout), eval_batch_size=c.eval_batch_size, log_every=c.log_every,
-      seed=config.train.seed)
+      seed=config.train.seed, blur_max=float(c.blur_max), noise_max=float(c.noise_max))
 
 
 class _Subset:
@@ -318,10 +324,52 @@ def _bce(logits, labels):
   return optax.sigmoid_binary_cross_entropy(logits, labels).mean()
 
 
-def make_train_step(module: AttributeClassifier, tx: optax.GradientTransformation):
-  """(variables, opt_state, images uint8 [B,R,R,3], labels bool [B,A]) -> (variables, opt_state, metrics)."""
-  def step(variables, opt_state, images, labels):
+BLUR_RADIUS = 4  # taps each side of the blur kernel: sigma up to ~2 px keeps its tails inside
+
+
+def gaussian_blur(x, sigma):
+  """Separable Gaussian blur of x [B, H, W, C] with a per-image sigma [B] in pixels (0 = copy).
+
+  Reflect-padded; the kernel has 2 * BLUR_RADIUS + 1 taps, normalised to sum 1.
+  """
+  taps = jnp.arange(-BLUR_RADIUS, BLUR_RADIUS + 1, dtype=jnp.float32)
+  s = jnp.maximum(sigma.astype(jnp.float32), 1e-3)[:, None]
+  w = jnp.exp(-0.5 * jnp.square(taps[None, :] / s))
+  w = w / jnp.sum(w, axis=1, keepdims=True)  # [B, taps]; sigma 1e-3 is a unit impulse
+  r = BLUR_RADIUS
+  for axis in (1, 2):
+    pad = [(0, 0)] * 4
+    pad[axis] = (r, r)
+    xp = jnp.pad(x, pad, mode="reflect")
+    n = x.shape[axis]
+    x = sum(w[:, k, None, None, None] * jax.lax.slice_in_dim(xp, k, k + n, axis=axis)
+            for k in range(2 * r + 1))
+  return x
+
+
+def augment(key, x, *, blur_max: float, noise_max: float):
+  """The degradations GAN samples show, for a classifier that judges them: per image a Gaussian
+  blur with sigma ~ U(0, blur_max) px and Gaussian noise with std ~ U(0, noise_max); x in [-1, 1]."""
+  k_blur, k_std, k_noise = jax.random.split(key, 3)
+  b = x.shape[0]
+  if blur_max > 0:
+    x = gaussian_blur(x, jax.random.uniform(k_blur, (b,), maxval=blur_max))
+  if noise_max > 0:
+    std = jax.random.uniform(k_std, (b, 1, 1, 1), maxval=noise_max)
+    x = jnp.clip(x + std * jax.random.normal(k_noise, x.shape), -1.0, 1.0)
+  return x
+
+
+def make_train_step(module: AttributeClassifier, tx: optax.GradientTransformation, *,
+                    blur_max: float = 0.0, noise_max: float = 0.0):
+  """(variables, opt_state, images uint8 [B,R,R,3], labels bool [B,A], key) -> (variables, opt_state, metrics).
+
+  With `blur_max` / `noise_max` > 0 the training images are augmented (`augment`) with `key`.
+  """
+  def step(variables, opt_state, images, labels, key):
     x = images.astype(jnp.float32) / 127.5 - 1.0
+    if blur_max > 0 or noise_max > 0:
+      x = augment(key, x, blur_max=blur_max, noise_max=noise_max)
     y = labels.astype(jnp.float32)
 
     def loss_fn(params):
@@ -377,7 +425,7 @@ def train_classifier(config, workdir: str) -> dict:
   Args:
     config: ConfigDict with data.{source, num_examples, cache_dir},
       model.resolution, classifier.{width, feature_dim, steps, batch_size, lr,
-      holdout, eval_batch_size, log_every}, train.seed.
+      holdout, eval_batch_size, log_every, blur_max, noise_max}, train.seed.
     workdir: output folder (checkpoints, classifier.json, metrics).
 
   Returns:
@@ -418,9 +466,10 @@ def train_classifier(config, workdir: str) -> dict:
   # The rbg PRNG for init only: threefry's random-bits code makes this init
   # compile ~5x slower on XLA:CPU (~25 s against ~5 s on two busy cores).
   init_key = jax.random.key(opts.seed, impl="rbg")
+  aug_key = jax.random.key(opts.seed + 1)
   variables, opt_state = jax.jit(init, out_shardings=rep)(init_key)
-  step_fn = jax.jit(make_train_step(module, tx),
-                    in_shardings=(rep, rep, data_sharding, data_sharding),
+  step_fn = jax.jit(make_train_step(module, tx, blur_max=opts.blur_max, noise_max=opts.noise_max),
+                    in_shardings=(rep, rep, data_sharding, data_sharding, rep),
                     out_shardings=(rep, rep, rep), donate_argnums=(0, 1))
   writer = writer_lib.MetricWriter(workdir, enabled=jax.process_index() == 0)
   pending = []
@@ -429,7 +478,8 @@ def train_classifier(config, workdir: str) -> dict:
     for step in range(1, opts.steps + 1):
       batch = next(loader)
       images, labels = shard_lib.global_batch((batch["image"], batch["attributes"]), data_sharding)
-      variables, opt_state, metrics = step_fn(variables, opt_state, images, labels)
+      variables, opt_state, metrics = step_fn(variables, opt_state, images, labels,
+                                              jax.random.fold_in(aug_key, step))
       pending.append(metrics)
       if (opts.log_every and step % opts.log_every == 0) or step == opts.steps:
         host = jax.device_get(pending)
