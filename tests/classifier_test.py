@@ -181,3 +181,33 @@ def test_evaluate_tool_errors_in_one_line(tmp_path):
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("error:") and "config.json" in lines[0], (
       result.stderr)
+
+
+def test_check_classifier_tool_reports_recall_under_blur_and_noise(trained, tmp_path):
+  config, workdir, _ = trained
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, "tools", "check_classifier.py"),
+       f"--classifier_workdir={workdir}", "--num_images=96", "--attributes=Smiling,Wearing_Hat"],
+      capture_output=True, text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+      check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  out = json.loads(result.stdout)
+  conditions = out["conditions"]
+  assert list(conditions) == [d[0] for d in metrics.evaluate.DEGRADATIONS]
+  # The clean row is the classifier's plain agreement with the labels of the same renders.
+  from vid_jax.data import avatars  # pylint: disable=g-import-not-at-top
+  classifier = clf_lib.load_classifier(workdir)
+  images, attrs = avatars.render_batch(range(96), seed=7, size=classifier.resolution)
+  cols = [ATTRIBUTE_INDEX["Smiling"], ATTRIBUTE_INDEX["Wearing_Hat"]]
+  plain = metrics.attribute_accuracy(classifier, images, attrs[:, cols], ["Smiling", "Wearing_Hat"])
+  for k, v in plain.items():
+    assert abs(conditions["clean"][k] - v) < 1e-9, k
+  # A 1.5 px blur of 32x32 avatars changes what this tiny classifier reads.
+  assert any(conditions["blur_1.5"][k] != conditions["clean"][k] for k in plain)
+  bad = subprocess.run(
+      [sys.executable, os.path.join(REPO, "tools", "check_classifier.py"),
+       f"--classifier_workdir={workdir}", "--attributes=Smiling,Dimples"],
+      capture_output=True, text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+      check=False)
+  lines = bad.stderr.strip().splitlines()
+  assert bad.returncode == 2 and len(lines) == 1 and "Dimples" in lines[0], bad.stderr[-2000:]
