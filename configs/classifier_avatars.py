@@ -37,7 +37,7 @@ def get_config(arg=None):
   c.classifier.log_every = 100
   # Augmentation with the softness GAN samples have: without it the classifier reads attributes
   # from crisp edges only (a 0.7 px blur of real avatars: Smiling found in 11% instead of 100%,
-  # black hair in 48%), so it judged blurred samples instead of the attributes (docs/metrics.md).
+  # black hair in 52%), so it judged blurred samples instead of the attributes (docs/metrics.md).
   c.classifier.blur_max = 1.5 * args.res / 64  # per-image Gaussian blur sigma ~ U(0, blur_max) px (1.5 at 64x64)
   c.classifier.noise_max = 0.1     # per-image Gaussian noise std ~ U(0, noise_max) (images in [-1, 1])
 
