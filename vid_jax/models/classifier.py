@@ -367,9 +367,7 @@ def make_train_step(module: AttributeClassifier, tx: optax.GradientTransformatio
   With `blur_max` / `noise_max` > 0 the training images are augmented (`augment`) with `key`.
   """
   def step(variables, opt_state, images, labels, key):
-    x = images.astype(jnp.float32) / 127.5 - 1.0
-    if blur_max > 0 or noise_max > 0:
-      x = augment(key, x, blur_max=blur_max, noise_max=noise_max)
+    x = augment(key, images.astype(jnp.float32) / 127.5 - 1.0, blur_max=blur_max, noise_max=noise_max)
     y = labels.astype(jnp.float32)
 
     def loss_fn(params):
