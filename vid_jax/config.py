@@ -14,6 +14,7 @@ DEFAULT_CONDITIONAL_ATTRIBUTES = ",".join((
 LOSSES = ("ns", "hinge")
 DTYPES = ("float32", "bfloat16")
 AUX_MODES = ("ac", "adc", "adc_ratio")
+FAKE_AWARE_AUX_MODES = ("adc", "adc_ratio")  # D's head has (real, fake) x attribute classes
 
 
 def parse_arg(arg: str | None, **defaults):

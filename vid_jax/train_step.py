@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import optax
 
 from vid_jax import losses
+from vid_jax.config import FAKE_AWARE_AUX_MODES
 from vid_jax.data.loader import to_float
 from vid_jax.train_state import TrainState
 
@@ -32,7 +33,7 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
   attr_idx = jnp.asarray(options.attribute_indices, jnp.int32) if conditional else None
 
   aux = conditional and options.aux_weight > 0
-  adc = aux and options.aux_mode in ("adc", "adc_ratio")
+  adc = aux and options.aux_mode in FAKE_AWARE_AUX_MODES
 
   def d_apply(params, batch_stats, x, y):  # -> (logits, attribute logits or None, batch stats)
     out, new = discriminator.apply({"params": params, "batch_stats": batch_stats}, x, y,

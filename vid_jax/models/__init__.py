@@ -8,7 +8,7 @@ from vid_jax.models.layers import CONV_IMPLS, resolve_conv_impl
 def build_gan(config):
   """Generator and Discriminator modules from a run config (the typed boundary)."""
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from vid_jax.config import attribute_names  # pylint: disable=g-import-not-at-top
+  from vid_jax.config import FAKE_AWARE_AUX_MODES, attribute_names  # pylint: disable=g-import-not-at-top
   m = config.model
   impl = resolve_conv_impl(m.conv_impl)
   dtype = jnp.dtype(m.dtype)
@@ -18,5 +18,5 @@ def build_gan(config):
   d = Discriminator(resolution=m.resolution, width=m.d_width,
                     num_attributes=num_attributes, conv_impl=impl, dtype=dtype,
                     aux_head=bool(num_attributes and config.optim.aux_weight),
-                    projection=m.projection, aux_fake_aware=config.optim.aux_mode.startswith("adc"))
+                    projection=m.projection, aux_fake_aware=config.optim.aux_mode in FAKE_AWARE_AUX_MODES)
   return g, d
