@@ -56,6 +56,49 @@ def test_conditional_models_use_attributes():
     d.apply(vd, x, None, train=False)
 
 
+def test_attribute_mlp_embedding_feeds_input_and_every_batchnorm():
+  z = jax.random.normal(jax.random.PRNGKey(0), (2, 100))
+  y = jnp.asarray([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+  linear = Generator(resolution=32, width=8, num_attributes=3)
+  mlp = Generator(resolution=32, width=8, num_attributes=3, cond_hidden=16)
+  pl = linear.init(jax.random.PRNGKey(1), z, y, train=False)["params"]
+  vm = mlp.init(jax.random.PRNGKey(1), z, y, train=False)
+  pm = vm["params"]
+  assert not any(k.startswith("cond_mlp") for k in pl)  # cond_hidden=0: the tree older runs saved
+  assert pm["cond_mlp_0"]["kernel"].shape == (3, 16) and pm["cond_mlp_1"]["kernel"].shape == (16, 16)
+  # The input embedding and each conditional BatchNorm read [y, MLP(y)] (3 + 16) instead of y (3).
+  assert pl["embed"]["kernel"].shape == (3, 100) and pm["embed"]["kernel"].shape == (19, 100)
+  bns = [k for k in pm if k.startswith("ConditionalBatchNorm")]
+  assert len(bns) == 3
+  for k in bns:
+    assert pm[k]["gamma"]["kernel"].shape[0] == 19 and pl[k]["gamma"]["kernel"].shape[0] == 3
+  # The MLP is on the path to the image: its last layer gets a non-zero gradient.
+  def out(params):
+    return jnp.sum(mlp.apply({**vm, "params": params}, z, y, train=False) ** 2)
+  grad = jax.grad(out)(pm)["cond_mlp_1"]["kernel"]
+  assert float(jnp.max(jnp.abs(grad))) > 0
+
+
+def test_projection_of_an_attribute_mlp_embedding():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 32, 32, 3))
+  y = jnp.asarray([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+  d = Discriminator(resolution=32, width=8, num_attributes=3, cond_hidden=16)
+  v = d.init(jax.random.PRNGKey(1), x, y, train=False)
+  p = v["params"]
+  assert p["cond_mlp_0"]["kernel"].shape == (3, 16) and p["cond_mlp_1"]["kernel"].shape == (16, 16)
+  assert p["projection"]["kernel"].shape == (19, 4 * 4 * 32)  # [y, MLP(y)] -> the 4x4x32 map
+  assert "cond_mlp_0" not in Discriminator(resolution=32, width=8, num_attributes=3).init(
+      jax.random.PRNGKey(1), x, y, train=False)["params"]
+  # Zero-initialised projection: D starts as the unconditional D; once it is non-zero the MLP's
+  # output reaches the logits.
+  np.testing.assert_array_equal(d.apply(v, x, y, train=False), d.apply(v, x, 1.0 - y, train=False))
+  p = {**p, "projection": {"kernel": 0.02 * jax.random.normal(jax.random.PRNGKey(2), (19, 512))}}
+  def out(params):
+    return jnp.sum(d.apply({**v, "params": params}, x, y, train=False))
+  grad = jax.grad(out)(p)["cond_mlp_1"]["kernel"]
+  assert float(jnp.max(jnp.abs(grad))) > 0
+
+
 def test_spatial_projection_generalises_the_pooled_one():
   # <V y, sum_hw h> == <tile(V) y, flatten(h)>: the spatial projection with its kernel tiled over
   # the 4x4 positions is the pooled one; its own kernel has a weight per position.

@@ -161,6 +161,8 @@ def test_linear_lr_decay_schedules_both_optimizers():
     ("optim.aux_mode", "tac", "use one of ac, adc, adc_ratio"),
     ("optim.lr_decay_start", -5, "must be 0 .constant lrs. or a G step before"),
     ("optim.lr_decay_start", 10_000, "a G step before train.num_steps"),
+    ("model.g_cond_hidden", -1, "must be 0 .linear attribute embedding. or a positive width"),
+    ("model.d_cond_hidden", -2, "must be 0 .linear attribute embedding. or a positive width"),
 ])
 def test_bad_config_fails_before_compiling(field, value, message):
   config = testing.tiny_config()

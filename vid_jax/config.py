@@ -77,6 +77,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.conditional = False     # attribute-conditioned G and projection D
   c.model.attributes = DEFAULT_CONDITIONAL_ATTRIBUTES  # comma-separated CelebA names (conditional only)
   c.model.projection = "spatial"  # projection D's features: spatial (4x4 map) | pooled (Miyato & Koyama's sum)
+  c.model.g_cond_hidden = 0       # conditional G: width of an MLP embedding of the attributes (0 = linear)
+  c.model.d_cond_hidden = 0       # projection D: the same for the attributes it projects (0 = linear)
 
   c.optim = ml_collections.ConfigDict()
   c.optim.loss = "ns"             # ns (non-saturating BCE) | hinge
@@ -168,6 +170,9 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
     if not names or unknown:
       raise _err("model.attributes", m.attributes,
                  f"unknown attribute(s) {unknown}; use comma-separated CelebA names such as Smiling,Eyeglasses")
+  for field in ("g_cond_hidden", "d_cond_hidden"):
+    if m[field] < 0:
+      raise _err(f"model.{field}", m[field], "must be 0 (linear attribute embedding) or a positive width")
   if m.projection not in PROJECTIONS:
     raise _err("model.projection", m.projection, f"use one of {', '.join(PROJECTIONS)}")
   if o.loss not in LOSSES:

@@ -58,7 +58,9 @@ class Models:
 
 # Fields added after runs were written, with the value those older runs trained with.
 LEGACY_DEFAULTS = {("optim", "aux_weight"): 0.0, ("optim", "aux_mode"): "ac",
-                   ("model", "projection"): "pooled", ("optim", "lr_decay_start"): 0}
+                   ("model", "projection"): "pooled", ("optim", "lr_decay_start"): 0,
+                   ("model", "g_cond_hidden"): 0,
+                   ("model", "d_cond_hidden"): 0}
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:

@@ -19,7 +19,8 @@ class Discriminator(nn.Module):
   (Miyato & Koyama 2018) on the last feature map h [B, 4, 4, C]: `projection="pooled"`
   is the paper's <V y, sum_hw h>; `"spatial"` is <V y, flatten(h)>, i.e. the final
   4x4 conv's kernel shifted by a linear function of y, so the condition can depend on
-  where a feature is (a mouth, a hat brim). With `aux_head` too, a linear head on the
+  where a feature is (a mouth, a hat brim). With `cond_hidden`, [y, MLP(y)] replaces y in
+  the projection. With `aux_head` too, a linear head on the
   same features predicts the attributes (AC-GAN, Odena et al. 2017); `return_aux=True`
   returns (logits, attribute logits [B, A]). With `aux_fake_aware` the head has four
   classes per attribute, (real, fake) x (absent, present) (ADC-GAN, Hou et al. 2022),
@@ -33,6 +34,7 @@ class Discriminator(nn.Module):
   aux_head: bool = False
   projection: str = "spatial"  # pooled | spatial (see the class docstring)
   aux_fake_aware: bool = False
+  cond_hidden: int = 0  # > 0: project [y, MLP(y)] instead of y (see below)
 
   @nn.compact
   def __call__(self, x, attrs=None, *, train: bool, return_features: bool = False,
@@ -65,6 +67,12 @@ class Discriminator(nn.Module):
       # projection of the summed 4x4 features made the initial logits ~10x larger than the
       # unconditional term (std 7.4 vs 0.7 on avatars, width 32) with a random sign per
       # attribute vector: D began confidently wrong (d_loss ~10 for the first ~150 steps).
+      if self.cond_hidden:
+        # Linear in y, the projection adds one term per attribute; with [y, MLP(y)] the evidence
+        # D looks for may depend on the combination (brown hair next to black is drawn as stripes).
+        e = nn.relu(nn.Dense(self.cond_hidden, name="cond_mlp_0")(y))
+        e = nn.relu(nn.Dense(self.cond_hidden, name="cond_mlp_1")(e))
+        y = jnp.concatenate([y, e], axis=-1)
       proj = nn.Dense(phi.shape[-1], use_bias=False, name="projection",
                       kernel_init=nn.initializers.zeros)(y)  # [B, C]
       logits = logits + jnp.sum(proj * phi, axis=-1)

@@ -41,6 +41,9 @@ class ConditionalBatchNorm(nn.Module):
 class Generator(nn.Module):
   """z [B, z_dim] (+ attributes [B, A] in {0, 1}) -> images [B, R, R, 3] in [-1, 1].
 
+  Conditional (`num_attributes` > 0): an input embedding of the attributes joins z and every
+  BatchNorm is conditional on them; with `cond_hidden` both see [y, MLP(y)] instead of y.
+
   Layout at 64x64, width 64 (PyTorch's dcgan example): ConvT 1->4 (512 ch),
   then ConvT 4->8->16->32 (256, 128, 64), each with BatchNorm + ReLU, and a
   final ConvT 32->64 to 3 channels with tanh. 3,576,704 parameters.
@@ -49,6 +52,7 @@ class Generator(nn.Module):
   z_dim: int = 100
   width: int = 64
   num_attributes: int = 0
+  cond_hidden: int = 0  # > 0: an MLP embedding of the attributes (see below)
   conv_impl: str = "native"
   dtype: Any = jnp.float32
 
@@ -61,6 +65,13 @@ class Generator(nn.Module):
       if attrs is None:
         raise ValueError("a conditional generator needs attributes [B, num_attributes]")
       y = 2.0 * attrs.astype(jnp.float32) - 1.0  # [B, A] in {-1, +1}
+      if self.cond_hidden:
+        # The attributes as [y, MLP(y)]: the input embedding and every conditional BatchNorm are
+        # linear in it, so an attribute's effect may depend on the others (two hair colours are
+        # stripes, one is a solid colour); linear in y alone, each attribute adds a fixed shift.
+        e = nn.relu(nn.Dense(self.cond_hidden, name="cond_mlp_0")(y))
+        e = nn.relu(nn.Dense(self.cond_hidden, name="cond_mlp_1")(e))
+        y = jnp.concatenate([y, e], axis=-1)
       h = jnp.concatenate([h, nn.Dense(self.z_dim, name="embed")(y)], axis=-1)
     h = h[:, None, None, :]  # [B, 1, 1, Z]
     channels = self.width * 2 ** (stages - 1)
