@@ -4,7 +4,7 @@ from typing import Any
 import jax.numpy as jnp
 import flax.linen as nn
 
-from vid_jax.models.generator import bn_scale_init, num_stages
+from vid_jax.models.generator import bn_scale_init, num_stages, with_mlp_embedding
 from vid_jax.models.layers import Conv4
 
 PROJECTIONS = ("pooled", "spatial")
@@ -70,9 +70,7 @@ class Discriminator(nn.Module):
       if self.cond_hidden:
         # Linear in y, the projection adds one term per attribute; with [y, MLP(y)] the evidence
         # D looks for may depend on the combination (brown hair next to black is drawn as stripes).
-        e = nn.relu(nn.Dense(self.cond_hidden, name="cond_mlp_0")(y))
-        e = nn.relu(nn.Dense(self.cond_hidden, name="cond_mlp_1")(e))
-        y = jnp.concatenate([y, e], axis=-1)
+        y = with_mlp_embedding(y, self.cond_hidden)
       proj = nn.Dense(phi.shape[-1], use_bias=False, name="projection",
                       kernel_init=nn.initializers.zeros)(y)  # [B, C]
       logits = logits + jnp.sum(proj * phi, axis=-1)

@@ -21,6 +21,17 @@ def num_stages(resolution: int) -> int:
   return int(math.log2(resolution)) - 2
 
 
+def with_mlp_embedding(y, hidden: int):
+  """[y, MLP(y)] (two ReLU layers of `hidden` units, named cond_mlp_0/1), y [B, A] -> [B, A + hidden].
+
+  Call inside a compact method: the layers belong to the calling module. Whatever reads the
+  result linearly can then let an attribute's effect depend on the others.
+  """
+  e = nn.relu(nn.Dense(hidden, name="cond_mlp_0")(y))
+  e = nn.relu(nn.Dense(hidden, name="cond_mlp_1")(e))
+  return jnp.concatenate([y, e], axis=-1)
+
+
 class ConditionalBatchNorm(nn.Module):
   """BatchNorm whose scale and bias are shifted by linear functions of the attributes."""
   dtype: Any = jnp.float32
@@ -69,9 +80,7 @@ class Generator(nn.Module):
         # The attributes as [y, MLP(y)]: the input embedding and every conditional BatchNorm are
         # linear in it, so an attribute's effect may depend on the others (two hair colours are
         # stripes, one is a solid colour); linear in y alone, each attribute adds a fixed shift.
-        e = nn.relu(nn.Dense(self.cond_hidden, name="cond_mlp_0")(y))
-        e = nn.relu(nn.Dense(self.cond_hidden, name="cond_mlp_1")(e))
-        y = jnp.concatenate([y, e], axis=-1)
+        y = with_mlp_embedding(y, self.cond_hidden)
       h = jnp.concatenate([h, nn.Dense(self.z_dim, name="embed")(y)], axis=-1)
     h = h[:, None, None, :]  # [B, 1, 1, Z]
     channels = self.width * 2 ** (stages - 1)
