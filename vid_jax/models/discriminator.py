@@ -63,14 +63,14 @@ class Discriminator(nn.Module):
       # with pooled features D's attribute head on avatars stayed at chance for Eyeglasses
       # and near it for Smiling after 2,000 steps (docs/metrics.md, "Conditional run").
       phi = jnp.sum(h32, axis=(1, 2)) if self.projection == "pooled" else h32.reshape(h.shape[0], -1)
-      # Zero init: the conditional D starts as the unconditional one. With N(0, 0.02) the
-      # projection of the summed 4x4 features made the initial logits ~10x larger than the
-      # unconditional term (std 7.4 vs 0.7 on avatars, width 32) with a random sign per
-      # attribute vector: D began confidently wrong (d_loss ~10 for the first ~150 steps).
       if self.cond_hidden:
         # Linear in y, the projection adds one term per attribute; with [y, MLP(y)] the evidence
         # D looks for may depend on the combination (brown hair next to black is drawn as stripes).
         y = with_mlp_embedding(y, self.cond_hidden)
+      # Zero init: the conditional D starts as the unconditional one. With N(0, 0.02) the
+      # projection of the summed 4x4 features made the initial logits ~10x larger than the
+      # unconditional term (std 7.4 vs 0.7 on avatars, width 32) with a random sign per
+      # attribute vector: D began confidently wrong (d_loss ~10 for the first ~150 steps).
       proj = nn.Dense(phi.shape[-1], use_bias=False, name="projection",
                       kernel_init=nn.initializers.zeros)(y)  # [B, C]
       logits = logits + jnp.sum(proj * phi, axis=-1)
