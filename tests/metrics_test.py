@@ -189,3 +189,69 @@ def test_evaluator_needs_a_feature_space():
   with pytest.raises(UserError, match="feature space"):
     eval_lib.Evaluator(real_images_uint8=np.zeros((4, 4, 4, 3), np.uint8), feature_fns={},
                        num_samples=4, batch_size=2)
+
+
+def test_pairwise_rms_reads_uint8_on_the_minus_one_one_scale():
+  a = np.zeros((2, 4, 4, 3), np.float32)
+  a[1] += 0.5  # every pixel 0.5 apart
+  assert metrics.pairwise_rms(a) == pytest.approx(0.5)
+  three = np.stack([np.full((4, 4, 3), v, np.float32) for v in (0.0, 0.3, -0.3)])
+  assert metrics.pairwise_rms(three) == pytest.approx((0.3 + 0.3 + 0.6) / 3)
+  u = np.stack([np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)])
+  assert metrics.pairwise_rms(u) == pytest.approx(2.0)
+  assert metrics.pairwise_rms(np.repeat(u[:1], 5, axis=0)) == 0.0
+  with pytest.raises(ValueError, match="at least 2"):
+    metrics.pairwise_rms(u[:1])
+
+
+def test_same_attribute_diversity_is_zero_when_the_generator_ignores_z():
+  attrs = np.array([[0, 1, 1], [1, 0, 0], [1, 1, 0]], np.float32)
+
+  def ignores_z(key, a):  # the image is a function of the attributes only
+    return jnp.tile((a.sum(-1) / 3 - 0.5)[:, None, None, None], (1, 4, 4, 3))
+
+  def uses_z(key, a):
+    return ignores_z(key, a) + 0.3 * jax.random.normal(key, (a.shape[0], 4, 4, 3))
+
+  key = jax.random.PRNGKey(0)
+  assert metrics.same_attribute_diversity(ignores_z, attrs, key, per_condition=4, batch_size=5) == 0.0
+  d = metrics.same_attribute_diversity(uses_z, attrs, key, per_condition=4, batch_size=5)
+  # Two independent N(0, 0.3^2) pixels differ by RMS 0.3 * sqrt(2); uint8 rounding adds ~0.005.
+  assert d == pytest.approx(0.3 * np.sqrt(2), rel=0.1)
+
+
+def test_real_same_attribute_diversity_groups_images_by_their_attributes():
+  attrs = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 1], [1, 1]], bool)
+  images = np.zeros((6, 2, 2, 3), np.uint8)
+  images[1] = 255          # group [1, 0]: black and white, RMS 2.0 apart
+  images[2:5] = 127        # group [0, 1]: three equal images, 0 apart
+  images[5] = 50           # [1, 1] appears once: no pair, left out
+  assert metrics.real_same_attribute_diversity(images, attrs) == pytest.approx(1.0)
+  # The largest group first: with max_conditions=1 only the three equal images count.
+  assert metrics.real_same_attribute_diversity(images, attrs, max_conditions=1) == 0.0
+  assert metrics.real_same_attribute_diversity(images[[0, 2, 5]], attrs[[0, 2, 5]]) is None
+
+
+def test_evaluator_reports_diversity_of_conditional_samples_next_to_the_real_value():
+  rng = np.random.default_rng(3)
+  real = (rng.random((32, 4, 4, 3)) * 255).astype(np.uint8)
+  real_attrs = np.zeros((32, 40), bool)
+  real_attrs[::2, 31] = True  # Smiling (CelebA index 31) on every other image
+  ev = eval_lib.Evaluator(real_images_uint8=real, real_attributes=real_attrs,
+                          feature_fns={"a": _mean_colour_features}, num_samples=16, batch_size=8,
+                          kid_num_subsets=5)
+  p = jnp.array([0.5])
+
+  def generate(key, a):  # ignores z: every sample with the same attributes is the same image
+    return jnp.tile((a[:, :1] - 0.5)[:, :, None, None], (1, 4, 4, 3))
+
+  def sample(key, n):
+    a = jax.random.bernoulli(key, p, (n, 1)).astype(jnp.float32)
+    return generate(key, a), a
+
+  out = ev(sample, jax.random.PRNGKey(0), attribute_names=["Smiling"], generate_fn=generate)
+  assert out["diversity/same_attributes"] == 0.0
+  assert out["diversity/same_attributes_real"] == pytest.approx(
+      np.mean([metrics.pairwise_rms(real[0::2][:8]), metrics.pairwise_rms(real[1::2][:8])]))
+  assert out["diversity/same_attributes_real"] > 0.3  # uniform noise images
+  assert "diversity/same_attributes" not in ev(sample, jax.random.PRNGKey(0))  # unconditional call

@@ -125,6 +125,43 @@ def test_auxiliary_attribute_loss_trains_the_head(tmp_path, mode, classes):
     assert 0 < g_aux[0] < g_aux[-1] - 0.1, g_aux
 
 
+def test_mode_seeking_pairs_the_fakes_attributes_and_measures_their_spread():
+  from vid_jax import train_step  # pylint: disable=g-import-not-at-top
+  y = jnp.arange(8.0)[:, None] * jnp.ones((1, 3))
+  key = jax.random.PRNGKey(0)
+  plain = np.asarray(train_step.fake_attributes(y, key))
+  assert sorted(plain[:, 0]) == list(range(8))  # a permutation of the batch's vectors
+  paired = np.asarray(train_step.fake_attributes(y, key, paired=True))
+  np.testing.assert_array_equal(paired[0::2], paired[1::2])
+  np.testing.assert_array_equal(paired[0::2], plain[0::2])  # four of the batch's vectors, twice each
+  rng = np.random.default_rng(0)
+  x, z = rng.normal(size=(6, 4, 4, 3)), rng.normal(size=(6, 5))
+  want = np.mean([np.abs(x[i] - x[i + 1]).mean() / np.abs(z[i] - z[i + 1]).mean() for i in (0, 2, 4)])
+  np.testing.assert_allclose(train_step.pair_spread(jnp.asarray(x), jnp.asarray(z)), want, rtol=1e-5)
+  x[1::2] = x[0::2]  # each pair the same image: no spread, whatever the latents
+  assert float(train_step.pair_spread(jnp.asarray(x), jnp.asarray(z))) == 0.0
+
+
+def test_mode_seeking_term_spreads_the_pairs(tmp_path):
+  # Six steps with a heavy mode-seeking weight: G's images of the same attributes move apart.
+  config = testing.tiny_config(conditional=True, steps=6)
+  config.optim.mode_seeking = 5.0
+  config.optim.g_lr = 1e-3
+  config.train.log_every = 1
+  train.train_and_evaluate(config, str(tmp_path))
+  spread = [json.loads(l)["g_spread"] for l in open(tmp_path / "metrics.jsonl")]
+  assert len(spread) == 6 and all(np.isfinite(spread)), spread
+  assert spread[-1] > 1.5 * spread[0], spread
+
+
+def test_mode_seeking_needs_an_even_batch():
+  config = testing.tiny_config(conditional=True)
+  config.optim.mode_seeking = 1.0
+  config.train.batch_size = 9
+  with pytest.raises(UserError, match="optim.mode_seeking.*must be even"):
+    train.Trainer(config, "/nonexistent-unused")
+
+
 def test_linear_lr_decay_schedules_both_optimizers():
   from vid_jax import train_state  # pylint: disable=g-import-not-at-top
   config = testing.tiny_config()
@@ -166,6 +203,7 @@ def test_linear_lr_decay_schedules_both_optimizers():
     ("optim.lr_decay_start", 10_000, "a G step before train.num_steps"),
     ("model.g_cond_hidden", -1, "must be 0 .linear attribute embedding. or a positive width"),
     ("model.d_cond_hidden", -2, "must be 0 .linear attribute embedding. or a positive width"),
+    ("optim.mode_seeking", -1.0, "must be >= 0"),
 ])
 def test_bad_config_fails_before_compiling(field, value, message):
   config = testing.tiny_config()

@@ -1,4 +1,4 @@
-"""Evaluates a finished (or running) training run: FID / KID and attribute accuracy, as JSON.
+"""Evaluates a finished (or running) training run: FID / KID, attribute accuracy, diversity, as JSON.
 
   python tools/evaluate.py --workdir=runs/demo --classifier_workdir=runs/classifier
   python tools/evaluate.py --workdir=runs/celeba64 --inception=pt_inception.npz --num_samples=10000
@@ -8,7 +8,8 @@ default the run's eval.classifier_workdir) and `inception_pytorch_fid`
 (pytorch-fid's FID Inception; --inception, a .npz from tools/convert_inception.py).
 Only the latter is comparable with published FIDs, and only at equal sample
 counts. Each metric comes with its real-vs-real value (two disjoint real sets of
-the same size). See docs/metrics.md.
+the same size). Conditional runs also get `diversity/same_attributes` (how far
+apart samples with the same attributes are) next to its real value. See docs/metrics.md.
 """
 import json
 import sys

@@ -93,6 +93,9 @@ def base_config() -> ml_collections.ConfigDict:
   # head), G's loss the cross-entropy of (real, y) | adc_ratio: the same head, G's loss Hou et al.'s
   # log C(fake, y) - log C(real, y)
   c.optim.aux_mode = "ac"
+  # Mode-seeking term on G (Mao et al. 2019; 0 = off): fakes come in pairs with the same attributes
+  # and G is penalised by 1 / (image distance / latent distance). Needs an even batch.
+  c.optim.mode_seeking = 0.0
   c.optim.lr_decay_start = 0      # G step from which both lrs fall linearly to 0 at train.num_steps (0 = constant)
   c.optim.ema_decay = 0.999       # EMA of G's params used for samples
 
@@ -187,6 +190,11 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   if aux and not m.conditional:
     raise _err("optim.aux_weight", aux, "the auxiliary attribute loss needs model.conditional=True; "
                "set it to 0 for unconditional runs")
+  if o.mode_seeking < 0:
+    raise _err("optim.mode_seeking", o.mode_seeking, "must be >= 0")
+  if o.mode_seeking and t.batch_size % 2:
+    raise _err("optim.mode_seeking", o.mode_seeking,
+               f"pairs fakes, so train.batch_size ({t.batch_size}) must be even")
   if o.aux_mode not in AUX_MODES:
     raise _err("optim.aux_mode", o.aux_mode, f"use one of {', '.join(AUX_MODES)}")
   if o.lr_decay_start < 0 or (o.lr_decay_start and o.lr_decay_start >= t.num_steps):

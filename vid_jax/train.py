@@ -35,7 +35,8 @@ def step_options(config) -> StepOptions:
                      z_dim=config.model.z_dim,
                      attribute_indices=tuple(ATTRIBUTE_INDEX[n] for n in names),
                      adversarial=adversarial, aux_weight=float(config.optim.aux_weight),
-                     aux_mode=config.optim.aux_mode)
+                     aux_mode=config.optim.aux_mode,
+                     mode_seeking=float(config.optim.mode_seeking))
 
 
 def make_source(config):

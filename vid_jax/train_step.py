@@ -24,6 +24,34 @@ class StepOptions:
   adversarial: Any = None                   # frozen dict of PGD settings, or None (off)
   aux_weight: float = 0.0                   # AC-GAN attribute loss: D's head on reals, G on fakes
   aux_mode: str = "ac"                      # ac: head learns reals' attributes | adc, adc_ratio: (real, fake) x attribute
+  mode_seeking: float = 0.0                 # weight of the mode-seeking term on G (Mao et al. 2019); 0 = off
+
+
+MODE_SEEKING_EPS = 1e-5
+
+
+def fake_attributes(y_real, key, *, paired: bool = False):
+  """The attributes fakes are conditioned on: a permutation of the batch's attribute vectors.
+
+  The data's joint distribution of attributes, decoupled from the images. `paired` (mode
+  seeking): rows 2i and 2i+1 share the vector of permuted row 2i, so each pair differs in z only.
+  """
+  y = y_real[jax.random.permutation(key, y_real.shape[0])]
+  if paired:
+    y = jnp.repeat(y[0::2], 2, axis=0)[:y_real.shape[0]]
+  return y
+
+
+def pair_spread(images, z):
+  """Mean over adjacent pairs (2i, 2i+1) of mean |x_2i - x_2i+1| / mean |z_2i - z_2i+1|.
+
+  Mode seeking (Mao et al. 2019, MSGAN): G minimises 1 / (spread + eps), so two latents with the
+  same attributes may not land on the same image (a conditional G otherwise learns to ignore z).
+  """
+  b = images.shape[0] // 2 * 2
+  dx = jnp.mean(jnp.abs(images[0:b:2] - images[1:b:2]).astype(jnp.float32), axis=(1, 2, 3))
+  dz = jnp.mean(jnp.abs(z[0:b:2] - z[1:b:2]), axis=1)
+  return jnp.mean(dx / dz)
 
 
 def make_train_step(*, generator, discriminator, options: StepOptions) -> Callable:
@@ -62,13 +90,12 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
     b = real.shape[0]
     if conditional:
       y_real = batch["attributes"][:, attr_idx].astype(jnp.float32)  # [B, A]
-      # Fakes are conditioned on a permutation of the batch's attribute vectors:
-      # the data's joint distribution of attributes, decoupled from the images.
-      y_fake = y_real[jax.random.permutation(k_attr, b)]
+      y_fake = fake_attributes(y_real, k_attr, paired=bool(options.mode_seeking))
     else:
       y_real = y_fake = None
 
     d_params, d_bs, d_opt = state.d_params, state.d_batch_stats, state.d_opt_state
+    z = None
     for i in range(options.n_critic):
       z = jax.random.normal(jax.random.fold_in(k_z, i), (b, options.z_dim), jnp.float32)
 
@@ -113,9 +140,13 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
         if options.aux_mode == "adc_ratio":  # Hou et al.'s G objective: log C(fake, y|x) - log C(real, y|x)
           g_aux = g_aux - aux_loss(aux_fake, y_fake, 1)
         loss = loss + options.aux_weight * g_aux
-      return loss, (bs, g_aux)
+      spread = jnp.zeros((), jnp.float32)
+      if options.mode_seeking:
+        spread = pair_spread(fake_in, z)
+        loss = loss + options.mode_seeking / (spread + MODE_SEEKING_EPS)
+      return loss, (bs, g_aux, spread)
 
-    (g_loss, (d_bs, g_aux)), dfake = jax.value_and_grad(g_objective, has_aux=True)(fake)
+    (g_loss, (d_bs, g_aux, spread)), dfake = jax.value_and_grad(g_objective, has_aux=True)(fake)
     (g_grads,) = g_vjp(dfake)
     updates, g_opt = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
@@ -131,6 +162,8 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
         "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),   # mean D(G(z)) before D's update
         "d_grad_norm": optax.tree.norm(d_grads), "g_grad_norm": optax.tree.norm(g_grads),
     }
+    if options.mode_seeking:
+      metrics.update(g_spread=spread)  # G's image distance per latent distance over the pairs
     if aux:
       metrics.update(d_aux=d_aux, g_aux=g_aux)  # attribute cross-entropies: D on reals, G's fakes
     return new_state, jax.tree.map(lambda m: m.astype(jnp.float32), metrics)

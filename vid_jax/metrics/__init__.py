@@ -16,13 +16,15 @@ from vid_jax.metrics.inception import (
 from vid_jax.metrics.evaluate import (
     DOMAIN, INCEPTION, Evaluator, attribute_accuracy, attribute_agreement, compute_features,
     domain_feature_fn, evaluate_generator, evaluate_in_training, evaluate_workdir, fid_kid,
-    inception_feature_fn, make_evaluator, make_sample_fn, to_uint8)
+    inception_feature_fn, make_evaluator, make_generate_fn, make_sample_fn, pairwise_rms,
+    real_same_attribute_diversity, same_attribute_diversity, to_uint8)
 
 __all__ = (
     "feature_stats", "fid_from_features", "frechet_distance", "kid",
     "INCEPTION_FEATURE_NAME", "Inception", "InceptionV3", "load_inception",
     "DOMAIN", "INCEPTION", "Evaluator", "attribute_accuracy", "attribute_agreement",
     "compute_features", "domain_feature_fn", "evaluate_generator", "evaluate_in_training",
-    "evaluate_workdir", "fid_kid", "inception_feature_fn", "make_evaluator", "make_sample_fn",
+    "evaluate_workdir", "fid_kid", "inception_feature_fn", "make_evaluator", "make_generate_fn",
+    "make_sample_fn", "pairwise_rms", "real_same_attribute_diversity", "same_attribute_diversity",
     "to_uint8",
 )

@@ -191,6 +191,74 @@ def attribute_accuracy(classifier, images, requested_attrs, attribute_names: Seq
   return attribute_agreement(predicted, np.asarray(requested_attrs) > 0.5, attribute_names)
 
 
+# Diversity among samples that share their attributes: DIVERSITY_PER_CONDITION latents for each
+# of the first DIVERSITY_CONDITIONS requested attribute vectors.
+DIVERSITY_CONDITIONS = 64
+DIVERSITY_PER_CONDITION = 8
+_DIVERSITY_FOLD = 2**31 - 1  # fold_in constant of the diversity latents (apart from batch i's keys)
+
+
+def pairwise_rms(images) -> float:
+  """Mean over all pairs of images of their RMS difference on the [-1, 1] scale.
+
+  Args:
+    images: uint8 [k, H, W, 3] (read as x / 127.5 - 1) or float [k, H, W, 3] in [-1, 1]; k >= 2.
+  """
+  x = np.asarray(images)
+  x = (x.astype(np.float64) / 127.5 - 1.0) if x.dtype == np.uint8 else x.astype(np.float64)
+  if len(x) < 2:
+    raise ValueError(f"pairwise_rms needs at least 2 images, got {len(x)}")
+  x = x.reshape(len(x), -1)
+  i, j = np.triu_indices(len(x), 1)
+  return float(np.mean(np.sqrt(np.mean((x[i] - x[j]) ** 2, axis=1))))
+
+
+def same_attribute_diversity(generate_fn: Callable[[jax.Array, jax.Array], jax.Array], attrs, key, *,
+                             per_condition: int = DIVERSITY_PER_CONDITION,
+                             batch_size: int = 100) -> float:
+  """How much a conditional G's samples differ when only z differs.
+
+  Args:
+    generate_fn: (key, attributes float [n, A]) -> images float [n, R, R, 3] in [-1, 1], with
+      fresh latents drawn from the key.
+    attrs: [C, A] attribute vectors (the conditions).
+    key: PRNG key.
+    per_condition: samples per attribute vector (>= 2).
+    batch_size: images per call (rounded to whole conditions).
+
+  Returns:
+    The mean over conditions of `pairwise_rms` of its samples, each quantised to uint8 like
+    every evaluated sample. 0 when G ignores z; compare with `real_same_attribute_diversity`.
+  """
+  attrs = np.asarray(attrs, np.float32)
+  rows = np.repeat(attrs, per_condition, axis=0)
+  step = max(1, batch_size // per_condition) * per_condition
+  padded = np.concatenate([rows, np.zeros((-len(rows) % step, rows.shape[1]), np.float32)])  # one shape
+  images = np.concatenate([np.asarray(to_uint8(generate_fn(jax.random.fold_in(key, s), jnp.asarray(padded[s:s + step]))))
+                           for s in range(0, len(padded), step)])[:len(rows)]
+  groups = images.reshape((len(attrs), per_condition) + images.shape[1:])
+  return float(np.mean([pairwise_rms(g) for g in groups]))
+
+
+def real_same_attribute_diversity(images_uint8, attrs, *, per_condition: int = DIVERSITY_PER_CONDITION,
+                                  max_conditions: int = DIVERSITY_CONDITIONS) -> float | None:
+  """`same_attribute_diversity`'s reference: real images that share every attribute value.
+
+  Groups the images by their attribute vector ([N, A], the run's attributes) and averages
+  `pairwise_rms` over up to `max_conditions` groups with >= 2 images (the largest first; at most
+  `per_condition` images each). None when no two images share their attributes.
+  """
+  attrs = np.asarray(attrs) > 0.5
+  _, inverse, counts = np.unique(attrs, axis=0, return_inverse=True, return_counts=True)
+  inverse = inverse.reshape(-1)
+  groups = [g for g in np.argsort(-counts, kind="stable")[:max_conditions] if counts[g] >= 2]
+  if not groups:
+    return None
+  images = np.asarray(images_uint8)
+  return float(np.mean([pairwise_rms(images[np.flatnonzero(inverse == g)[:per_condition]])
+                        for g in groups]))
+
+
 DEGRADATIONS = (("clean", 0.0, 0.0), ("blur_0.7", 0.7, 0.0), ("blur_1.0", 1.0, 0.0),
                 ("blur_1.5", 1.5, 0.0), ("noise_0.1", 0.0, 0.1), ("noise_0.2", 0.0, 0.2))
 
@@ -237,6 +305,8 @@ class Evaluator:
     inception: optional `Inception` behind an `inception_pytorch_fid` space (provenance only).
     baseline_images_uint8: optional uint8 [N', H, W, 3] real images disjoint from
       `real_images_uint8`; adds `<space>/*_real_vs_real` metrics.
+    real_attributes: optional bool [N, 40] CelebA attributes of `real_images_uint8`; the
+      reference of the `diversity/*` metrics of conditional samples.
     num_samples: generated images per evaluation.
     batch_size: images per call.
     kid_num_subsets: KID subsets; the subset size is `default_kid_subset_size`.
@@ -244,8 +314,8 @@ class Evaluator:
   """
 
   def __init__(self, *, real_images_uint8, feature_fns: Mapping[str, FeatureFn], classifier=None,
-               inception=None, baseline_images_uint8=None, num_samples: int, batch_size: int,
-               kid_num_subsets: int = 100, seed: int = 0):
+               inception=None, baseline_images_uint8=None, real_attributes=None,
+               num_samples: int, batch_size: int, kid_num_subsets: int = 100, seed: int = 0):
     if not feature_fns:
       raise UserError("evaluation needs a feature space: an attribute classifier "
                       "(eval.classifier_workdir / --classifier_workdir) or Inception weights "
@@ -261,6 +331,9 @@ class Evaluator:
     self.seed = seed
     self.real = {name: compute_features(fn, real_images_uint8, batch_size=batch_size)
                  for name, fn in self.feature_fns.items()}
+    self.real_images_uint8 = np.asarray(real_images_uint8)
+    self.real_attributes = None if real_attributes is None else np.asarray(real_attributes, bool)
+    self._real_diversity = {}  # attribute names -> real_same_attribute_diversity
     self.baseline = {}
     if baseline_images_uint8 is not None:
       for name, fn in self.feature_fns.items():
@@ -273,8 +346,8 @@ class Evaluator:
     return fid_kid(fake, real, kid_subset_size=subset, kid_num_subsets=self.kid_num_subsets,
                    seed=self.seed)
 
-  def __call__(self, sample_fn: SampleFn, key, *, attribute_names: Sequence[str] = ()
-               ) -> dict[str, float]:
+  def __call__(self, sample_fn: SampleFn, key, *, attribute_names: Sequence[str] = (),
+               generate_fn=None) -> dict[str, float]:
     """Evaluates `num_samples` samples.
 
     Args:
@@ -282,6 +355,10 @@ class Evaluator:
         attributes [n, A] or None); called with n = batch_size.
       key: PRNG key (batch i uses fold_in(key, i)).
       attribute_names: names of the A requested attributes (conditional runs).
+      generate_fn: optional (key, attributes [n, A]) -> images, the same generator; with
+        attribute names it adds "diversity/same_attributes" (`same_attribute_diversity` over
+        the first DIVERSITY_CONDITIONS requested attribute vectors) and, when the evaluator
+        has the real images' attributes, "diversity/same_attributes_real".
 
     Returns:
       Flat {name: float}: "<space>/fid", "<space>/kid_mean", "<space>/kid_std"
@@ -299,19 +376,39 @@ class Evaluator:
       images = np.asarray(to_uint8(images))
       for name, fn in self.feature_fns.items():
         feats[name].append(np.asarray(fn(images), np.float64))
-      if cols is not None and attrs is not None:
-        predicted.append(np.asarray(self.classifier.logits(images))[:, cols] > 0)
+      if attrs is not None:
         requested.append(np.asarray(attrs) > 0.5)
+        if cols is not None:
+          predicted.append(np.asarray(self.classifier.logits(images))[:, cols] > 0)
     n = self.num_samples
     out = {}
     for name in self.feature_fns:
       m = self._metrics(np.concatenate(feats[name])[:n], self.real[name])
       out.update({f"{name}/{k}": v for k, v in m.items()})
     out.update(self.baseline)
+    if generate_fn is not None and attribute_names and requested:
+      conditions = np.concatenate(requested)[:DIVERSITY_CONDITIONS]
+      out["diversity/same_attributes"] = same_attribute_diversity(
+          generate_fn, conditions, jax.random.fold_in(key, _DIVERSITY_FOLD), batch_size=self.batch_size)
+      real = self.real_diversity(attribute_names)
+      if real is not None:
+        out["diversity/same_attributes_real"] = real
     if predicted:
       out.update(attribute_agreement(np.concatenate(predicted)[:n],
                                      np.concatenate(requested)[:n], attribute_names))
     return out
+
+  def real_diversity(self, attribute_names: Sequence[str]) -> float | None:
+    """`real_same_attribute_diversity` of the reference images (None without their attributes)."""
+    names = tuple(attribute_names)
+    if self.real_attributes is None or not names:
+      return None
+    if names not in self._real_diversity:
+      from vid_jax.data.attributes import ATTRIBUTE_INDEX  # pylint: disable=g-import-not-at-top
+      cols = [ATTRIBUTE_INDEX[a] for a in names]
+      self._real_diversity[names] = real_same_attribute_diversity(
+          self.real_images_uint8, self.real_attributes[:, cols])
+    return self._real_diversity[names]
 
 
 # ----------------------------------------------------------------------------
@@ -331,18 +428,21 @@ def reference_source(config, *, size: int, num_samples: int):
                               cache_dir=d.cache_dir or None)
 
 
-def real_image_sets(source, num_samples: int, *, seed: int = 0):
+def real_image_sets(source, num_samples: int, *, seed: int = 0, with_attributes: bool = False):
   """Two disjoint random sets of real images (reference, baseline), uint8 [n, H, W, 3].
 
-  Each has `num_samples` images, or half the source when it is smaller.
+  Each has `num_samples` images, or half the source when it is smaller. With
+  `with_attributes`, also the reference images' attributes (bool [n, 40]).
   """
   n = min(num_samples, len(source) // 2)
   if n < 2:
     raise UserError(f"{source!r} has {len(source)} images; evaluation needs at least 4")
   idx = np.random.default_rng(seed).permutation(len(source))[:2 * n]
-  ref = source.get_batch(np.sort(idx[:n]))["image"]
+  ref = source.get_batch(np.sort(idx[:n]))
   base = source.get_batch(np.sort(idx[n:]))["image"]
-  return ref, base
+  if with_attributes:
+    return ref["image"], base, ref["attributes"]
+  return ref["image"], base
 
 
 def check_eval_config(config) -> None:
@@ -384,8 +484,9 @@ def make_evaluator(config, *, classifier_workdir: str = "", inception: str = "",
     raise UserError("evaluation needs --classifier_workdir (eval.classifier_workdir) and/or "
                     "--inception (eval.inception)")
   source = reference_source(config, size=resolution, num_samples=num_samples)
-  ref, base = real_image_sets(source, num_samples, seed=seed)
-  return Evaluator(real_images_uint8=ref, baseline_images_uint8=base, feature_fns=feature_fns,
+  ref, base, ref_attrs = real_image_sets(source, num_samples, seed=seed, with_attributes=True)
+  return Evaluator(real_images_uint8=ref, baseline_images_uint8=base, real_attributes=ref_attrs,
+                   feature_fns=feature_fns,
                    classifier=classifier, inception=inception_model, num_samples=num_samples,
                    batch_size=batch_size, seed=seed)
 
@@ -407,6 +508,17 @@ def make_sample_fn(generator, *, z_dim: int, marginals=None):
   return sample
 
 
+def make_generate_fn(generator, *, z_dim: int):
+  """(variables, key, attributes [n, A]) -> images: G on fresh z ~ N(0, I) (compiled per n)."""
+
+  @jax.jit
+  def generate(variables, key, attrs):
+    z = jax.random.normal(key, (attrs.shape[0], z_dim))
+    return generator.apply(variables, z, attrs, train=False)
+
+  return generate
+
+
 _TRAINING = weakref.WeakKeyDictionary()  # Trainer -> (Evaluator, sampler)
 
 
@@ -426,12 +538,15 @@ def evaluate_in_training(trainer, state) -> dict[str, float]:
       all_marginals = np.asarray(trainer.source.attribute_marginals(), np.float32)
       marginals = all_marginals[[ATTRIBUTE_INDEX[a] for a in trainer.names]]
     sampler = make_sample_fn(trainer.generator, z_dim=config.model.z_dim, marginals=marginals)
-    cached = _TRAINING[trainer] = (evaluator, sampler)
-  evaluator, sampler = cached
+    generate = make_generate_fn(trainer.generator, z_dim=config.model.z_dim) if trainer.names else None
+    cached = _TRAINING[trainer] = (evaluator, sampler, generate)
+  evaluator, sampler, generate = cached
   variables = trainer.ema_variables(state)
   step = int(jax.device_get(state.step))
   key = jax.random.fold_in(jax.random.PRNGKey(config.train.seed + 2), step)
-  return evaluator(lambda k, n: sampler(variables, k, n), key, attribute_names=trainer.names)
+  generate_fn = None if generate is None else (lambda k, a: generate(variables, k, a))
+  return evaluator(lambda k, n: sampler(variables, k, n), key, attribute_names=trainer.names,
+                   generate_fn=generate_fn)
 
 
 def evaluate_workdir(workdir: str, *, num_samples: int | None = None,
@@ -469,8 +584,12 @@ def evaluate_workdir(workdir: str, *, num_samples: int | None = None,
     marginals = (models.attribute_marginals if models.attribute_marginals is not None
                  else np.full(len(models.attribute_names), 0.5, np.float32))
   sampler = make_sample_fn(models.generator, z_dim=models.z_dim, marginals=marginals)
+  generate_fn = None
+  if models.attribute_names:
+    generate = make_generate_fn(models.generator, z_dim=models.z_dim)
+    generate_fn = lambda k, a: generate(models.g_variables, k, a)
   metrics = evaluator(lambda k, n: sampler(models.g_variables, k, n), jax.random.PRNGKey(seed),
-                      attribute_names=models.attribute_names)
+                      attribute_names=models.attribute_names, generate_fn=generate_fn)
   spaces = {}
   if DOMAIN in evaluator.feature_fns:
     spaces[DOMAIN] = {"classifier_workdir": os.path.abspath(classifier_workdir),
