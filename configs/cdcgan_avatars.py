@@ -8,7 +8,8 @@ width), conditioned on a dozen attributes: G gets the attribute vector y and an 
 embedding of it through an input embedding and conditional BatchNorm; D is a
 projection discriminator (Miyato & Koyama 2018) on its 4x4 feature map
 (`model.projection = "spatial"`, the default) with an ADC-GAN attribute head (Hou
-et al. 2022). Variants: those of dcgan_avatars.py (`smoke`).
+et al. 2022), and a mode-seeking term keeps samples of the same attributes apart (Mao et
+al. 2019). Variants: those of dcgan_avatars.py (`smoke`).
 """
 from vid_jax import config as vc
 
@@ -35,4 +36,10 @@ def get_config(arg=None):
   # 90.7%, Brown_Hair 61.7 -> 77.6%, domain FID 11.6 -> 10.8 (seed 0). The same
   # MLP in D's projection (model.d_cond_hidden) measured worse (FID 15.2, Gray_Hair 83%).
   c.model.g_cond_hidden = 256
+  # Mode seeking (Mao et al. 2019): without it G ignored z. Eight latents with the same attributes
+  # gave one picture (mean RMS between them 0.025 on the [-1, 1] scale; real avatars with the same
+  # attributes: 0.52). Weight 0.1: 0.25-0.28, at a cost in attribute rates (two seeds: Smiling
+  # 95-96 / 83-84%, black hair 93-97 / 62-65%; without it 88-91% and 92-97%); 0.3 and 1 gave
+  # 0.40-0.42 but Smiling 84% / 80% (docs/metrics.md, "Conditional run"). 0 = session 5's G.
+  c.optim.mode_seeking = 0.1
   return c

@@ -14,12 +14,14 @@ def load_config_file(name: str, arg: str | None = None):
 def tiny_config(*, conditional: bool = False, steps: int = 2):
   """The `:smoke` avatar config (32x32, width 8, batch 8), optionally conditional.
 
-  Conditional: G reads an MLP embedding of the attributes, as in configs/cdcgan_avatars.py.
+  Conditional: G reads an MLP embedding of the attributes and pays the mode-seeking term, as in
+  configs/cdcgan_avatars.py.
   """
   config = load_config_file("dcgan_avatars", "smoke")
   config.model.conditional = conditional
   if conditional:
     config.model.g_cond_hidden = 16
+    config.optim.mode_seeking = 0.1
   config.train.num_steps = steps
   config.train.log_every = steps
   config.train.checkpoint_every = steps
