@@ -95,7 +95,6 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
       y_real = y_fake = None
 
     d_params, d_bs, d_opt = state.d_params, state.d_batch_stats, state.d_opt_state
-    z = None
     for i in range(options.n_critic):
       z = jax.random.normal(jax.random.fold_in(k_z, i), (b, options.z_dim), jnp.float32)
 
@@ -142,7 +141,7 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
         loss = loss + options.aux_weight * g_aux
       spread = jnp.zeros((), jnp.float32)
       if options.mode_seeking:
-        spread = pair_spread(fake_in, z)
+        spread = pair_spread(fake_in, z)  # z: the last critic step's latents, those behind `fake`
         loss = loss + options.mode_seeking / (spread + MODE_SEEKING_EPS)
       return loss, (bs, g_aux, spread)
 

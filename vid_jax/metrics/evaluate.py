@@ -428,11 +428,11 @@ def reference_source(config, *, size: int, num_samples: int):
                               cache_dir=d.cache_dir or None)
 
 
-def real_image_sets(source, num_samples: int, *, seed: int = 0, with_attributes: bool = False):
-  """Two disjoint random sets of real images (reference, baseline), uint8 [n, H, W, 3].
+def real_image_sets(source, num_samples: int, *, seed: int = 0):
+  """Two disjoint random sets of real images (reference, baseline), uint8 [n, H, W, 3], and the
+  reference images' attributes (bool [n, 40]).
 
-  Each has `num_samples` images, or half the source when it is smaller. With
-  `with_attributes`, also the reference images' attributes (bool [n, 40]).
+  Each set has `num_samples` images, or half the source when it is smaller.
   """
   n = min(num_samples, len(source) // 2)
   if n < 2:
@@ -440,9 +440,7 @@ def real_image_sets(source, num_samples: int, *, seed: int = 0, with_attributes:
   idx = np.random.default_rng(seed).permutation(len(source))[:2 * n]
   ref = source.get_batch(np.sort(idx[:n]))
   base = source.get_batch(np.sort(idx[n:]))["image"]
-  if with_attributes:
-    return ref["image"], base, ref["attributes"]
-  return ref["image"], base
+  return ref["image"], base, ref["attributes"]
 
 
 def check_eval_config(config) -> None:
@@ -484,7 +482,7 @@ def make_evaluator(config, *, classifier_workdir: str = "", inception: str = "",
     raise UserError("evaluation needs --classifier_workdir (eval.classifier_workdir) and/or "
                     "--inception (eval.inception)")
   source = reference_source(config, size=resolution, num_samples=num_samples)
-  ref, base, ref_attrs = real_image_sets(source, num_samples, seed=seed, with_attributes=True)
+  ref, base, ref_attrs = real_image_sets(source, num_samples, seed=seed)
   return Evaluator(real_images_uint8=ref, baseline_images_uint8=base, real_attributes=ref_attrs,
                    feature_fns=feature_fns,
                    classifier=classifier, inception=inception_model, num_samples=num_samples,
@@ -519,7 +517,7 @@ def make_generate_fn(generator, *, z_dim: int):
   return generate
 
 
-_TRAINING = weakref.WeakKeyDictionary()  # Trainer -> (Evaluator, sampler)
+_TRAINING = weakref.WeakKeyDictionary()  # Trainer -> (Evaluator, sampler, generate or None)
 
 
 def evaluate_in_training(trainer, state) -> dict[str, float]:
