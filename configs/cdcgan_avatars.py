@@ -38,8 +38,9 @@ def get_config(arg=None):
   c.model.g_cond_hidden = 256
   # Mode seeking (Mao et al. 2019): without it G ignored z. Eight latents with the same attributes
   # gave one picture (mean RMS between them 0.025 on the [-1, 1] scale; real avatars with the same
-  # attributes: 0.52). Weight 0.1: 0.25-0.28, at a cost in attribute rates (two seeds: Smiling
-  # 95-96 / 83-84%, black hair 93-97 / 62-65%; without it 88-91% and 92-97%); 0.3 and 1 gave
+  # attributes: 0.52). Weight 0.1: 0.25-0.29, at a cost in attribute rates that varies by seed
+  # (seeds 0/1/2: Smiling 95-96 / 83-84 / 92-95%, black hair 93-97 / 62-65 / 95-97%, Brown_Hair
+  # 63 / 55-62 / 66-70%; without it 88-91%, 92-97%, 75-85%); 0.3 and 1 gave
   # 0.40-0.42 but Smiling 84% / 80% (docs/metrics.md, "Conditional run"). 0 = session 5's G.
   c.optim.mode_seeking = 0.1
   return c
