@@ -305,8 +305,9 @@ class Evaluator:
     inception: optional `Inception` behind an `inception_pytorch_fid` space (provenance only).
     baseline_images_uint8: optional uint8 [N', H, W, 3] real images disjoint from
       `real_images_uint8`; adds `<space>/*_real_vs_real` metrics.
-    real_attributes: optional bool [N, 40] CelebA attributes of `real_images_uint8`; the
-      reference of the `diversity/*` metrics of conditional samples.
+    real_attributes: optional bool [N, 40] CelebA attributes of `real_images_uint8`; with
+      them the images are kept as the reference of the `diversity/*` metrics of conditional
+      samples (without them only their features are).
     num_samples: generated images per evaluation.
     batch_size: images per call.
     kid_num_subsets: KID subsets; the subset size is `default_kid_subset_size`.
@@ -331,8 +332,9 @@ class Evaluator:
     self.seed = seed
     self.real = {name: compute_features(fn, real_images_uint8, batch_size=batch_size)
                  for name, fn in self.feature_fns.items()}
-    self.real_images_uint8 = np.asarray(real_images_uint8)
+    # The images are kept only as the diversity reference (conditional runs give the attributes).
     self.real_attributes = None if real_attributes is None else np.asarray(real_attributes, bool)
+    self.real_images_uint8 = None if real_attributes is None else np.asarray(real_images_uint8)
     self._real_diversity = {}  # attribute names -> real_same_attribute_diversity
     self.baseline = {}
     if baseline_images_uint8 is not None:
@@ -483,6 +485,9 @@ def make_evaluator(config, *, classifier_workdir: str = "", inception: str = "",
                     "--inception (eval.inception)")
   source = reference_source(config, size=resolution, num_samples=num_samples)
   ref, base, ref_attrs = real_image_sets(source, num_samples, seed=seed)
+  from vid_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  if not config_lib.attribute_names(config):  # unconditional: no diversity reference to keep
+    ref_attrs = None
   return Evaluator(real_images_uint8=ref, baseline_images_uint8=base, real_attributes=ref_attrs,
                    feature_fns=feature_fns,
                    classifier=classifier, inception=inception_model, num_samples=num_samples,
