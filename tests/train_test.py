@@ -165,6 +165,60 @@ def test_mode_seeking_needs_an_even_batch():
     train.Trainer(config, "/nonexistent-unused")
 
 
+def test_mismatched_attributes_are_wrong_in_exactly_one_place():
+  from vid_jax import train_step  # pylint: disable=g-import-not-at-top
+  y = (jax.random.uniform(jax.random.PRNGKey(0), (400, 12)) < 0.3).astype(jnp.float32)
+  wrong = np.asarray(train_step.flip_one_attribute(y, jax.random.PRNGKey(1)))
+  assert set(np.unique(wrong)) <= {0.0, 1.0}
+  diff = wrong != np.asarray(y)
+  np.testing.assert_array_equal(diff.sum(axis=1), 1)
+  assert diff.sum(axis=0).min() > 10  # every attribute gets flipped (400 rows, 12 columns)
+
+
+def test_matching_aware_discriminator_learns_to_reject_wrong_attributes():
+  # D sees the reals twice in one batch; BatchNorm's batch statistics of a batch and of it twice
+  # are the same, so the doubled pass gives each real the logit a single pass gives it.
+  from vid_jax.data.loader import to_float  # pylint: disable=g-import-not-at-top
+  config = testing.tiny_config(conditional=True)
+  trainer = train.Trainer(config, "/nonexistent-unused")
+  disc = trainer.discriminator
+  batches = jax.device_get(trainer.next_batches())
+  x = to_float(jnp.asarray(batches["image"]).reshape((-1,) + batches["image"].shape[-3:]))
+  idx = jnp.asarray(train.step_options(config).attribute_indices)
+  y = jnp.asarray(batches["attributes"]).reshape(x.shape[0], -1)[:, idx].astype(jnp.float32)
+  variables = disc.init(jax.random.PRNGKey(4), x, y, train=False)
+  variables = jax.tree.map(lambda v: v + 0.05 * jax.random.normal(jax.random.PRNGKey(5), v.shape), variables)
+  apply = lambda v, x, y: disc.apply(v, x, y, train=True, mutable=["batch_stats"])[0]
+  np.testing.assert_allclose(apply(variables, jnp.concatenate([x, x]), jnp.concatenate([y, y]))[:8],
+                             apply(variables, x, y), rtol=1e-4, atol=1e-5)
+
+  def gap_after_steps(weight, steps=60):
+    # D's logit for the right attributes minus its logit with each one flipped, on the batch it
+    # trained on (one batch, so that 60 tiny steps are enough to learn it).
+    config.optim.mismatch_weight = weight
+    config.optim.d_lr = 1e-3
+    trainer = train.Trainer(config, "/nonexistent-unused")
+    mesh = shard_lib.make_mesh(jax.devices()[:1])
+    rep, bsh = shard_lib.replicated(mesh), shard_lib.batch_sharding(mesh, leading_axes=1)
+    state_sh = jax.tree.map(lambda _: rep, trainer.abstract_state)
+    fn = jax.jit(trainer.step_impl, in_shardings=(state_sh, bsh), out_shardings=(state_sh, rep))
+    state = jax.jit(trainer.init_fn, out_shardings=state_sh)(trainer.init_key)
+    batch = shard_lib.global_batch(batches, bsh)
+    for _ in range(steps):
+      state, metrics = fn(state, batch)
+    if weight:  # D's mean belief in the mismatched pairs: logged, and below its belief in the right ones
+      m = jax.device_get(metrics)
+      assert np.mean(m["d_mismatch"]) < np.mean(m["d_real"]), m
+    v = {"params": state.d_params, "batch_stats": state.d_batch_stats}
+    right = apply(v, x, y)
+    gaps = np.array([right - apply(v, x, y.at[:, a].set(1 - y[:, a])) for a in range(y.shape[1])])
+    return gaps.mean(), (gaps > 0).mean()
+
+  # Without the term D learns the attributes only from fakes with other images' attributes.
+  (gap0, _), (gap1, right1) = gap_after_steps(0.0), gap_after_steps(1.0)
+  assert gap1 > 0.5 and right1 > 0.8 and gap1 > gap0 + 0.3, (gap0, gap1, right1)
+
+
 def test_linear_lr_decay_schedules_both_optimizers():
   from vid_jax import train_state  # pylint: disable=g-import-not-at-top
   config = testing.tiny_config()
@@ -207,6 +261,8 @@ def test_linear_lr_decay_schedules_both_optimizers():
     ("model.g_cond_hidden", -1, "must be 0 .linear attribute embedding. or a positive width"),
     ("model.d_cond_hidden", -2, "must be 0 .linear attribute embedding. or a positive width"),
     ("optim.mode_seeking", -1.0, "must be >= 0"),
+    ("optim.mismatch_weight", -0.5, "must be >= 0"),
+    ("optim.mismatch_weight", 1.0, "need model.conditional=True"),
 ])
 def test_bad_config_fails_before_compiling(field, value, message):
   config = testing.tiny_config()

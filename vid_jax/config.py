@@ -96,6 +96,9 @@ def base_config() -> ml_collections.ConfigDict:
   # Mode-seeking term on G (Mao et al. 2019; 0 = off): fakes come in pairs with the same attributes
   # and G is penalised by 1 / (image distance / latent distance). Needs an even batch.
   c.optim.mode_seeking = 0.0
+  # Matching-aware D (Reed et al. 2016; 0 = off): D also sees each real image with one of its
+  # attributes flipped, labelled fake, so D's conditional part learns each attribute from real data.
+  c.optim.mismatch_weight = 0.0
   c.optim.lr_decay_start = 0      # G step from which both lrs fall linearly to 0 at train.num_steps (0 = constant)
   c.optim.ema_decay = 0.999       # EMA of G's params used for samples
 
@@ -195,6 +198,11 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   if o.mode_seeking and t.batch_size % 2:
     raise _err("optim.mode_seeking", o.mode_seeking,
                f"pairs fakes, so train.batch_size ({t.batch_size}) must be even")
+  if o.mismatch_weight < 0:
+    raise _err("optim.mismatch_weight", o.mismatch_weight, "must be >= 0")
+  if o.mismatch_weight and not m.conditional:
+    raise _err("optim.mismatch_weight", o.mismatch_weight, "mismatched attributes need "
+               "model.conditional=True; set it to 0 for unconditional runs")
   if o.aux_mode not in AUX_MODES:
     raise _err("optim.aux_mode", o.aux_mode, f"use one of {', '.join(AUX_MODES)}")
   if o.lr_decay_start < 0 or (o.lr_decay_start and o.lr_decay_start >= t.num_steps):

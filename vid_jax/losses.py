@@ -3,9 +3,14 @@ import jax
 import jax.numpy as jnp
 
 
+def d_fake_ns(fake_logits):
+  """The fake half of D's BCE: -log(1 - D(.)), mean over logits [B]."""
+  return jnp.mean(jax.nn.softplus(fake_logits))
+
+
 def d_loss_ns(*, real_logits, fake_logits):
   """Discriminator BCE: -log D(x) - log(1 - D(G(z))), from logits [B]."""
-  return jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
+  return jnp.mean(jax.nn.softplus(-real_logits)) + d_fake_ns(fake_logits)
 
 
 def g_loss_ns(*, fake_logits):
@@ -13,9 +18,14 @@ def g_loss_ns(*, fake_logits):
   return jnp.mean(jax.nn.softplus(-fake_logits))
 
 
+def d_fake_hinge(fake_logits):
+  """The fake half of D's hinge loss: max(0, 1 + D(.)), mean over logits [B]."""
+  return jnp.mean(jax.nn.relu(1.0 + fake_logits))
+
+
 def d_loss_hinge(*, real_logits, fake_logits):
   """Hinge discriminator loss (Lim & Ye 2017; Miyato et al. 2018)."""
-  return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
+  return jnp.mean(jax.nn.relu(1.0 - real_logits)) + d_fake_hinge(fake_logits)
 
 
 def g_loss_hinge(*, fake_logits):
@@ -38,3 +48,4 @@ LOSSES = {
     "ns": (d_loss_ns, g_loss_ns),
     "hinge": (d_loss_hinge, g_loss_hinge),
 }
+D_FAKE_TERMS = {"ns": d_fake_ns, "hinge": d_fake_hinge}  # D's loss on what it should call fake

@@ -36,7 +36,8 @@ def step_options(config) -> StepOptions:
                      attribute_indices=tuple(ATTRIBUTE_INDEX[n] for n in names),
                      adversarial=adversarial, aux_weight=float(config.optim.aux_weight),
                      aux_mode=config.optim.aux_mode,
-                     mode_seeking=float(config.optim.mode_seeking))
+                     mode_seeking=float(config.optim.mode_seeking),
+                     mismatch_weight=float(config.optim.mismatch_weight))
 
 
 def make_source(config):

@@ -25,6 +25,7 @@ class StepOptions:
   aux_weight: float = 0.0                   # AC-GAN attribute loss: D's head on reals, G on fakes
   aux_mode: str = "ac"                      # ac: head learns reals' attributes | adc, adc_ratio: (real, fake) x attribute
   mode_seeking: float = 0.0                 # weight of the mode-seeking term on G (Mao et al. 2019); 0 = off
+  mismatch_weight: float = 0.0              # D's loss on reals with one attribute flipped, as fakes (Reed et al. 2016)
 
 
 MODE_SEEKING_EPS = 1e-5
@@ -42,6 +43,16 @@ def fake_attributes(y_real, key, *, paired: bool = False):
   return y
 
 
+def flip_one_attribute(y, key):
+  """y [B, A] in {0, 1} with one attribute per row, chosen uniformly, flipped.
+
+  The matching-aware D's negatives (Reed et al. 2016): a real image with attributes that are wrong
+  in exactly one place, so D must read every attribute from the image, not just most of them.
+  """
+  which = jax.random.randint(key, (y.shape[0],), 0, y.shape[1])
+  return jnp.abs(y - jax.nn.one_hot(which, y.shape[1], dtype=y.dtype))
+
+
 def pair_spread(images, z):
   """Mean over adjacent pairs (2i, 2i+1) of mean |x_2i - x_2i+1| / mean |z_2i - z_2i+1|.
 
@@ -57,11 +68,13 @@ def pair_spread(images, z):
 def make_train_step(*, generator, discriminator, options: StepOptions) -> Callable:
   """Returns `train_step(state, batch) -> (state, metrics)`; metrics are float32 scalars."""
   d_loss_fn, g_loss_fn = losses.LOSSES[options.loss]
+  d_fake_term = losses.D_FAKE_TERMS[options.loss]
   conditional = bool(options.attribute_indices)
   attr_idx = jnp.asarray(options.attribute_indices, jnp.int32) if conditional else None
 
   aux = conditional and options.aux_weight > 0
   adc = aux and options.aux_mode in FAKE_AWARE_AUX_MODES
+  mismatch = conditional and options.mismatch_weight > 0
 
   def d_apply(params, batch_stats, x, y):  # -> (logits, attribute logits or None, batch stats)
     out, new = discriminator.apply({"params": params, "batch_stats": batch_stats}, x, y,
@@ -91,8 +104,10 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
     if conditional:
       y_real = batch["attributes"][:, attr_idx].astype(jnp.float32)  # [B, A]
       y_fake = fake_attributes(y_real, k_attr, paired=bool(options.mode_seeking))
+      # (a key of its own that leaves the other streams, and so earlier runs, as they were)
+      y_wrong = flip_one_attribute(y_real, jax.random.fold_in(k_attr, 1)) if mismatch else None
     else:
-      y_real = y_fake = None
+      y_real = y_fake = y_wrong = None
 
     d_params, d_bs, d_opt = state.d_params, state.d_batch_stats, state.d_opt_state
     for i in range(options.n_critic):
@@ -112,9 +127,18 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
                                                    dict(options.adversarial))
 
       def d_objective(params, real_in=d_real_in, fake_in=d_fake_in):
-        real_logits, aux_real, bs = d_apply(params, d_bs, real_in, y_real)
+        wrong_logits = None
+        if mismatch:  # the reals twice in one batch: BatchNorm sees the same statistics as for one copy
+          both, aux_real, bs = d_apply(params, d_bs, jnp.concatenate([real_in, real_in]),
+                                       jnp.concatenate([y_real, y_wrong]))
+          real_logits, wrong_logits = both[:b], both[b:]
+          aux_real = None if aux_real is None else aux_real[:b]
+        else:
+          real_logits, aux_real, bs = d_apply(params, d_bs, real_in, y_real)
         fake_logits, aux_fake, bs = d_apply(params, bs, fake_in, y_fake)
         loss = d_loss_fn(real_logits=real_logits, fake_logits=fake_logits)
+        if mismatch:
+          loss = loss + options.mismatch_weight * d_fake_term(wrong_logits)
         d_aux = jnp.zeros((), jnp.float32)
         if aux:  # ac: the head learns reals' attributes; adc: also fakes' requested ones, as fake classes
           d_aux = (0.5 * (aux_loss(aux_real, y_real, 0) + aux_loss(aux_fake, y_fake, 1)) if adc
@@ -123,9 +147,9 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
         if options.r1_gamma:
           d_fn = lambda x: d_apply(params, d_bs, x, y_real)[0]
           loss = loss + options.r1_gamma * losses.r1_penalty(d_fn=d_fn, real=real)
-        return loss, (bs, real_logits, fake_logits, d_aux)
+        return loss, (bs, real_logits, fake_logits, wrong_logits, d_aux)
 
-      (d_loss, (d_bs, real_logits, fake_logits, d_aux)), d_grads = jax.value_and_grad(
+      (d_loss, (d_bs, real_logits, fake_logits, wrong_logits, d_aux)), d_grads = jax.value_and_grad(
           d_objective, has_aux=True)(d_params)
       updates, d_opt = state.d_tx.update(d_grads, d_opt, d_params)
       d_params = optax.apply_updates(d_params, updates)
@@ -161,6 +185,8 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
         "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),   # mean D(G(z)) before D's update
         "d_grad_norm": optax.tree.norm(d_grads), "g_grad_norm": optax.tree.norm(g_grads),
     }
+    if mismatch:
+      metrics.update(d_mismatch=jnp.mean(jax.nn.sigmoid(wrong_logits)))  # mean D(x, attributes wrong in one place)
     if options.mode_seeking:
       metrics.update(g_spread=spread)  # G's image distance per latent distance over the pairs
     if aux:
