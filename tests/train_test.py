@@ -283,6 +283,21 @@ def test_missing_cache_is_one_clear_line(tmp_path):
   assert len(errors) == 1 and "prepare_data.py" in errors[0], proc.stderr[-2000:]
 
 
+def test_resuming_with_a_config_that_does_not_fit_the_checkpoint_is_one_clear_line(tmp_path):
+  # A learning-rate decay adds a schedule count to Adam's state: the step-2 checkpoint of a
+  # constant-lr run cannot be restored into it. One line, and the run's config.json is kept.
+  launch = [sys.executable, "launch.py", "--config=configs/dcgan_avatars.py:smoke", f"--workdir={tmp_path}"]
+  subprocess.run(launch + ["--config.train.num_steps=2"], cwd=REPO, check=True, capture_output=True,
+                 timeout=300)
+  before = (tmp_path / "config.json").read_text()
+  proc = subprocess.run(launch + ["--config.train.num_steps=4", "--config.optim.lr_decay_start=3"],
+                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+  assert len(errors) == 1 and "does not fit this config" in errors[0] and "step 2" in errors[0], errors
+  assert (tmp_path / "config.json").read_text() == before
+
+
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
   config = testing.tiny_config(steps=2)
   train.train_and_evaluate(config, str(tmp_path))

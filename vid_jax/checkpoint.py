@@ -4,6 +4,8 @@ import os
 import jax
 import orbax.checkpoint as ocp
 
+from vid_jax.errors import UserError
+
 
 class Checkpointer:
   """WORKDIR/checkpoints: async saves, last `keep` kept, restore against an abstract target."""
@@ -32,8 +34,17 @@ class Checkpointer:
       step: the step to restore; the latest when None.
     """
     step = self.latest_step() if step is None else step
-    restored = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
+    try:
+      restored = self.manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
+    except ValueError as e:
+      if "do not match" not in str(e) and "shape" not in str(e):
+        raise
+      raise UserError(
+          f"the checkpoint of step {step} in {self.directory} does not fit this config's train state "
+          "(a model or optimizer setting, e.g. a width or optim.lr_decay_start, differs from the run's); "
+          "resume with the config the run was started with (its config.json) or train in a new "
+          "--workdir") from None
     return restored["state"], restored["data"]
 
   def wait(self) -> None:

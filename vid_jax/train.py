@@ -165,22 +165,26 @@ class Trainer:
 
   def run(self) -> dict:
     """Trains to train.num_steps; returns the last logged metrics (with compile_s, wall_s)."""
+    try:  # a checkpoint that does not fit this config stops here, before config.json is rewritten
+      state = self.initial_state()
+    except BaseException:
+      self.checkpointer.close()
+      raise
     self._write_run_files()
     writer = writer_lib.MetricWriter(self.workdir, enabled=self.is_main)
     previous = None
     if threading_main():
       previous = signal.signal(signal.SIGTERM, self._on_sigterm)
     try:
-      return self._loop(writer)
+      return self._loop(writer, state)
     finally:
       self.checkpointer.close()
       writer.close()
       if previous is not None:
         signal.signal(signal.SIGTERM, previous)
 
-  def _loop(self, writer) -> dict:
+  def _loop(self, writer, state) -> dict:
     t = self.config.train
-    state = self.initial_state()
     step = int(jax.device_get(state.step))
     start_step, last_good = step, self.checkpointer.latest_step()
     t_start = time.perf_counter()
