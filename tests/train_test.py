@@ -70,25 +70,27 @@ def test_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, monkeypatch)
   assert steps == sorted(set(steps)) == [1, 2, 3, 4, 5]
 
 
+def _steps_on_one_batch(trainer, batches, devices, steps):
+  """`steps` jitted train steps of `trainer` on `batches` (host arrays) over a mesh of `devices`."""
+  mesh = shard_lib.make_mesh(devices)
+  rep, bsh = shard_lib.replicated(mesh), shard_lib.batch_sharding(mesh, leading_axes=1)
+  state_sh = jax.tree.map(lambda _: rep, trainer.abstract_state)
+  fn = jax.jit(trainer.step_impl, in_shardings=(state_sh, bsh), out_shardings=(state_sh, rep))
+  state = jax.jit(trainer.init_fn, out_shardings=state_sh)(trainer.init_key)
+  batch = shard_lib.global_batch(batches, bsh)
+  for _ in range(steps):
+    state, metrics = fn(state, batch)
+  return state, metrics
+
+
 def test_sharded_step_matches_single_device():
   assert jax.device_count() == 8
   config = testing.tiny_config()
   trainer = train.Trainer(config, "/nonexistent-unused")
   batches = jax.device_get(trainer.next_batches())
 
-  def run(devices):
-    mesh = shard_lib.make_mesh(devices)
-    rep, bsh = shard_lib.replicated(mesh), shard_lib.batch_sharding(mesh, leading_axes=1)
-    state_sh = jax.tree.map(lambda _: rep, trainer.abstract_state)
-    fn = jax.jit(trainer.step_impl, in_shardings=(state_sh, bsh), out_shardings=(state_sh, rep))
-    state = jax.jit(trainer.init_fn, out_shardings=state_sh)(trainer.init_key)
-    batch = shard_lib.global_batch(batches, bsh)
-    for _ in range(2):
-      state, metrics = fn(state, batch)
-    return state, metrics
-
-  s8, m8 = run(jax.devices())
-  s1, m1 = run(jax.devices()[:1])
+  s8, m8 = _steps_on_one_batch(trainer, batches, jax.devices(), 2)
+  s1, m1 = _steps_on_one_batch(trainer, batches, jax.devices()[:1], 2)
   assert len(s8.g_params["ConvT4_0"]["kernel"].sharding.device_set) == 8
   for a, b in zip(jax.tree.leaves(_leaves(s8)), jax.tree.leaves(_leaves(s1))):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
@@ -197,15 +199,8 @@ def test_matching_aware_discriminator_learns_to_reject_wrong_attributes():
     # trained on (one batch, so that 60 tiny steps are enough to learn it).
     config.optim.mismatch_weight = weight
     config.optim.d_lr = 1e-3
-    trainer = train.Trainer(config, "/nonexistent-unused")
-    mesh = shard_lib.make_mesh(jax.devices()[:1])
-    rep, bsh = shard_lib.replicated(mesh), shard_lib.batch_sharding(mesh, leading_axes=1)
-    state_sh = jax.tree.map(lambda _: rep, trainer.abstract_state)
-    fn = jax.jit(trainer.step_impl, in_shardings=(state_sh, bsh), out_shardings=(state_sh, rep))
-    state = jax.jit(trainer.init_fn, out_shardings=state_sh)(trainer.init_key)
-    batch = shard_lib.global_batch(batches, bsh)
-    for _ in range(steps):
-      state, metrics = fn(state, batch)
+    state, metrics = _steps_on_one_batch(train.Trainer(config, "/nonexistent-unused"), batches,
+                                         jax.devices()[:1], steps)
     if weight:  # D's mean belief in the mismatched pairs: logged, and below its belief in the right ones
       m = jax.device_get(metrics)
       assert np.mean(m["d_mismatch"]) < np.mean(m["d_real"]), m

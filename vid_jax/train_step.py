@@ -127,14 +127,12 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
                                                    dict(options.adversarial))
 
       def d_objective(params, real_in=d_real_in, fake_in=d_fake_in):
-        wrong_logits = None
-        if mismatch:  # the reals twice in one batch: BatchNorm sees the same statistics as for one copy
-          both, aux_real, bs = d_apply(params, d_bs, jnp.concatenate([real_in, real_in]),
-                                       jnp.concatenate([y_real, y_wrong]))
-          real_logits, wrong_logits = both[:b], both[b:]
-          aux_real = None if aux_real is None else aux_real[:b]
-        else:
-          real_logits, aux_real, bs = d_apply(params, d_bs, real_in, y_real)
+        # Mismatch: the reals twice in one batch (BatchNorm sees the same statistics as for one copy).
+        x_in, y_in = ((jnp.concatenate([real_in, real_in]), jnp.concatenate([y_real, y_wrong]))
+                      if mismatch else (real_in, y_real))
+        logits, aux_real, bs = d_apply(params, d_bs, x_in, y_in)
+        real_logits, wrong_logits = logits[:b], (logits[b:] if mismatch else None)
+        aux_real = None if aux_real is None else aux_real[:b]
         fake_logits, aux_fake, bs = d_apply(params, bs, fake_in, y_fake)
         loss = d_loss_fn(real_logits=real_logits, fake_logits=fake_logits)
         if mismatch:
