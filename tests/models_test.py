@@ -99,6 +99,35 @@ def test_projection_of_an_attribute_mlp_embedding():
   assert float(jnp.max(jnp.abs(grad))) > 0
 
 
+def test_attribute_net_feeds_the_head_only():
+  # aux_net_width > 0: the attribute head reads its own CNN of the image; D's adversarial logits
+  # are those of the same D without it, whatever that CNN's parameters are.
+  x = jax.random.normal(jax.random.PRNGKey(0), (5, 32, 32, 3))
+  y = (jax.random.uniform(jax.random.PRNGKey(1), (5, 3)) > 0.5).astype(jnp.float32)
+  kw = dict(resolution=32, width=8, num_attributes=3, aux_head=True, aux_fake_aware=True)
+  d = Discriminator(aux_net_width=4, **kw)
+  v = d.init(jax.random.PRNGKey(2), x, y, train=False)
+  p = v["params"]
+  # Stem 4 channels at 16x16, then 8 at 8x8 and 16 at 4x4, flattened: 256 features -> 3 x 4 classes.
+  assert p["aux"]["kernel"].shape == (4 * 4 * 16, 12)
+  assert "aux_net" not in Discriminator(**kw).init(jax.random.PRNGKey(2), x, y, train=False)["params"]
+  p = {**p, "aux": {**p["aux"], "kernel": 0.1 * jax.random.normal(jax.random.PRNGKey(3), (256, 12))}}
+  def run(params, rows=None):
+    return d.apply({**v, "params": params}, x, y, train=False, return_aux=True, aux_rows=rows)
+  logits, aux = run(p)
+  assert aux.shape == (5, 3, 2, 2)
+  other = {**p, "aux_net": jax.tree.map(lambda a: a + 0.5, p["aux_net"])}
+  logits2, aux2 = run(other)
+  np.testing.assert_array_equal(logits, logits2)
+  assert float(jnp.max(jnp.abs(aux - aux2))) > 1e-3
+  # aux_rows: the head reads only the first rows (the train step's doubled reals pass once).
+  _, aux_first = run(p, rows=2)
+  np.testing.assert_allclose(aux_first, aux[:2], rtol=1e-5, atol=1e-6)
+  # The CNN is on the head's path: its first conv gets a gradient from the attribute logits.
+  grads = jax.grad(lambda q: jnp.sum(run(q)[1] ** 2))(p)["aux_net"]
+  assert all(float(jnp.max(jnp.abs(g))) > 0 for g in jax.tree.leaves(grads))
+
+
 def test_spatial_projection_generalises_the_pooled_one():
   # <V y, sum_hw h> == <tile(V) y, flatten(h)>: the spatial projection with its kernel tiled over
   # the 4x4 positions is the pooled one; its own kernel has a weight per position.

@@ -79,6 +79,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.projection = "spatial"  # projection D's features: spatial (4x4 map) | pooled (Miyato & Koyama's sum)
   c.model.g_cond_hidden = 0       # conditional G: width of an MLP embedding of the attributes (0 = linear)
   c.model.d_cond_hidden = 0       # projection D: the same for the attributes it projects (0 = linear)
+  c.model.aux_net_width = 0       # D's attribute head reads its own CNN of this stem width (0 = D's features)
 
   c.optim = ml_collections.ConfigDict()
   c.optim.loss = "ns"             # ns (non-saturating BCE) | hinge
@@ -179,6 +180,12 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   for field in ("g_cond_hidden", "d_cond_hidden"):
     if m[field] < 0:
       raise _err(f"model.{field}", m[field], "must be 0 (linear attribute embedding) or a positive width")
+  if m.aux_net_width < 0:
+    raise _err("model.aux_net_width", m.aux_net_width,
+               "must be 0 (the head reads D's features) or a positive stem width")
+  if m.aux_net_width and not o.aux_weight:
+    raise _err("model.aux_net_width", m.aux_net_width,
+               "feeds the attribute head, which is off; set optim.aux_weight > 0 or this to 0")
   if m.projection not in PROJECTIONS:
     raise _err("model.projection", m.projection, f"use one of {', '.join(PROJECTIONS)}")
   if o.loss not in LOSSES:

@@ -76,9 +76,11 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
   adc = aux and options.aux_mode in FAKE_AWARE_AUX_MODES
   mismatch = conditional and options.mismatch_weight > 0
 
-  def d_apply(params, batch_stats, x, y):  # -> (logits, attribute logits or None, batch stats)
+  def d_apply(params, batch_stats, x, y, aux_rows=None):  # -> (logits, attribute logits of the
+    # first aux_rows images (all if None) or None, batch stats)
     out, new = discriminator.apply({"params": params, "batch_stats": batch_stats}, x, y,
-                                   train=True, mutable=["batch_stats"], return_aux=aux)
+                                   train=True, mutable=["batch_stats"], return_aux=aux,
+                                   aux_rows=aux_rows)
     logits, aux_logits = out if aux else (out, None)
     return logits, aux_logits, new["batch_stats"]
 
@@ -130,9 +132,8 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
         # Mismatch: the reals twice in one batch (BatchNorm sees the same statistics as for one copy).
         x_in, y_in = ((jnp.concatenate([real_in, real_in]), jnp.concatenate([y_real, y_wrong]))
                       if mismatch else (real_in, y_real))
-        logits, aux_real, bs = d_apply(params, d_bs, x_in, y_in)
+        logits, aux_real, bs = d_apply(params, d_bs, x_in, y_in, aux_rows=b)  # the head: one copy
         real_logits, wrong_logits = logits[:b], (logits[b:] if mismatch else None)
-        aux_real = None if aux_real is None else aux_real[:b]
         fake_logits, aux_fake, bs = d_apply(params, bs, fake_in, y_fake)
         loss = d_loss_fn(real_logits=real_logits, fake_logits=fake_logits)
         if mismatch:

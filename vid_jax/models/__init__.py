@@ -20,5 +20,6 @@ def build_gan(config):
                     num_attributes=num_attributes, conv_impl=impl, dtype=dtype,
                     aux_head=bool(num_attributes and config.optim.aux_weight),
                     projection=m.projection, cond_hidden=m.d_cond_hidden,
+                    aux_net_width=m.aux_net_width,
                     aux_fake_aware=config.optim.aux_mode in FAKE_AWARE_AUX_MODES)
   return g, d

@@ -10,6 +10,39 @@ from vid_jax.models.layers import Conv4
 PROJECTIONS = ("pooled", "spatial")
 
 
+class AttributeNet(nn.Module):
+  """images [B, R, R, 3] -> features [B, 4 * 4 * C] for D's attribute head.
+
+  D's first layer (a 4x4 stride-2 conv of `width` channels, LeakyReLU 0.2), then per stage a
+  2x2 max pool and a 3x3 conv (BatchNorm, LeakyReLU; channels double up to 8x) down to 4x4, flattened so that
+  where a feature sits counts, as in the attribute classifier (models/classifier.py). Tried
+  because a head on the adversarial features was fooled on brown hair (it called 91-92% of G's
+  brown-requested samples brown where the independent classifier found 59-67%). Measured on the
+  avatars (docs/metrics.md, "A separate network for D's attribute head"): width 32 lifted
+  Smiling but cost hats, FID and diversity; brown hair stayed where it was; off by default.
+  Stride-1 3x3 convs after pooling run at XLA:CPU's fast conv rate, where a strided conv's
+  input gradient does not.
+  """
+  width: int = 16
+  conv_impl: str = "native"
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    conv = lambda c: nn.Conv(c, (3, 3), padding=1, dtype=self.dtype)
+    h = nn.leaky_relu(Conv4(self.width, impl=self.conv_impl, dtype=self.dtype)(x), 0.2)
+    channels = self.width
+    while h.shape[1] > 4:
+      b, r, _, c = h.shape
+      h = h.reshape(b, r // 2, 2, r // 2, 2, c).max(axis=(2, 4))
+      channels = min(channels * 2, self.width * 8)
+      h = conv(channels)(h)
+      h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                       scale_init=bn_scale_init, dtype=self.dtype)(h)
+      h = nn.leaky_relu(h, 0.2)
+    return h.reshape(h.shape[0], -1).astype(jnp.float32)
+
+
 class Discriminator(nn.Module):
   """images [B, R, R, 3] in [-1, 1] (+ attributes [B, A]) -> logits [B].
 
@@ -24,7 +57,9 @@ class Discriminator(nn.Module):
   same features predicts the attributes (AC-GAN, Odena et al. 2017); `return_aux=True`
   returns (logits, attribute logits [B, A]). With `aux_fake_aware` the head has four
   classes per attribute, (real, fake) x (absent, present) (ADC-GAN, Hou et al. 2022),
-  and returns attribute logits [B, A, 2, 2] indexed [source, present].
+  and returns attribute logits [B, A, 2, 2] indexed [source, present]. With
+  `aux_net_width` > 0 the head reads its own small CNN of the image (`AttributeNet`)
+  instead of the adversarial features; the adversarial logits do not depend on it.
   """
   resolution: int = 64
   width: int = 64
@@ -35,10 +70,11 @@ class Discriminator(nn.Module):
   projection: str = "spatial"  # pooled | spatial (see the class docstring)
   aux_fake_aware: bool = False
   cond_hidden: int = 0  # > 0: project [y, MLP(y)] instead of y (see below)
+  aux_net_width: int = 0  # > 0: the attribute head reads an AttributeNet of this stem width
 
   @nn.compact
   def __call__(self, x, attrs=None, *, train: bool, return_features: bool = False,
-               return_aux: bool = False):
+               return_aux: bool = False, aux_rows: int | None = None):
     stages = num_stages(self.resolution)
     h = x
     features = []
@@ -77,9 +113,15 @@ class Discriminator(nn.Module):
       if self.aux_head:
         # Zero init: starts at log 2 per attribute and adds nothing to G's gradient until it learns.
         classes = 4 if self.aux_fake_aware else 1
-        aux = nn.Dense(self.num_attributes * classes, kernel_init=nn.initializers.zeros, name="aux")(phi)
+        if self.aux_net_width:  # only the rows asked for go through the extra CNN
+          head_in = AttributeNet(width=self.aux_net_width, conv_impl=self.conv_impl, dtype=self.dtype,
+                                 name="aux_net")(x[:aux_rows], train=train)
+        else:  # the head of every row, then the rows asked for (the same arithmetic as before aux_rows)
+          head_in = phi
+        aux = nn.Dense(self.num_attributes * classes, kernel_init=nn.initializers.zeros, name="aux")(head_in)
+        aux = aux[:aux_rows]
         if self.aux_fake_aware:
-          aux = aux.reshape(x.shape[0], self.num_attributes, 2, 2)  # [B, A, source, present]
+          aux = aux.reshape(aux.shape[0], self.num_attributes, 2, 2)  # [B, A, source, present]
     if return_aux:
       if aux is None:
         raise ValueError("return_aux=True needs a conditional discriminator with aux_head=True")
