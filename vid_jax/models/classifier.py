@@ -28,6 +28,7 @@ from absl import logging
 
 from vid_jax.data.attributes import ATTRIBUTE_NAMES, NUM_ATTRIBUTES
 from vid_jax.errors import UserError
+from vid_jax.models.layers import max_pool_2x2
 
 # Bump when AttributeClassifier's parameters change meaning or shape: older
 # checkpoints are then refused with a "retrain" message instead of a shape error.
@@ -75,8 +76,7 @@ class AttributeClassifier(nn.Module):
       # forward + backward pass ran ~1.8x faster on XLA:CPU (whose input
       # gradient of a strided conv is an input-dilated conv); against mean
       # pooling, small dark strokes (glasses, mouth) were learnt faster.
-      b, h, w, c = x.shape
-      x = x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))  # [B, h/2, w/2, c]
+      x = max_pool_2x2(x)  # [B, h/2, w/2, c]
       channels = min(channels * 2, self.width * 8)
       x = nn.relu(norm()(conv(channels)(x)))
       x = nn.relu(norm()(conv(channels)(x)))

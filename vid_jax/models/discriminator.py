@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from vid_jax.models.generator import bn_scale_init, num_stages, with_mlp_embedding
-from vid_jax.models.layers import Conv4
+from vid_jax.models.layers import Conv4, max_pool_2x2
 
 PROJECTIONS = ("pooled", "spatial")
 
@@ -33,8 +33,7 @@ class AttributeNet(nn.Module):
     h = nn.leaky_relu(Conv4(self.width, impl=self.conv_impl, dtype=self.dtype)(x), 0.2)
     channels = self.width
     while h.shape[1] > 4:
-      b, r, _, c = h.shape
-      h = h.reshape(b, r // 2, 2, r // 2, 2, c).max(axis=(2, 4))
+      h = max_pool_2x2(h)
       channels = min(channels * 2, self.width * 8)
       h = conv(channels)(h)
       h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,

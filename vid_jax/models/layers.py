@@ -22,6 +22,12 @@ CONV_IMPLS = ("auto", "native", "fast")
 dcgan_init = nn.initializers.normal(stddev=0.02)
 
 
+def max_pool_2x2(x):
+  """[B, H, W, C] -> [B, H/2, W/2, C], the max of each 2x2 block (H, W even)."""
+  b, h, w, c = x.shape
+  return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
 def resolve_conv_impl(impl: str, backend: str | None = None) -> str:
   """Maps `auto` to `fast` on CPU and `native` on GPU/TPU; checks the name."""
   if impl not in CONV_IMPLS:
