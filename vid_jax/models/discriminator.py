@@ -10,12 +10,18 @@ from vid_jax.models.layers import Conv4, max_pool_2x2
 PROJECTIONS = ("pooled", "spatial")
 
 
+def _batch_norm(train: bool, dtype):
+  """D's BatchNorm (PyTorch's momentum 0.1 and eps 1e-5, DCGAN's N(1, 0.02) scale)."""
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                      scale_init=bn_scale_init, dtype=dtype)
+
+
 class AttributeNet(nn.Module):
   """images [B, R, R, 3] -> features [B, 4 * 4 * C] for D's attribute head.
 
   D's first layer (a 4x4 stride-2 conv of `width` channels, LeakyReLU 0.2), then per stage a
-  2x2 max pool and a 3x3 conv (BatchNorm, LeakyReLU; channels double up to 8x) down to 4x4, flattened so that
-  where a feature sits counts, as in the attribute classifier (models/classifier.py). Tried
+  2x2 max pool and a 3x3 conv (BatchNorm, LeakyReLU; channels double up to 8x) down to 4x4,
+  flattened so that where a feature sits counts, as in the attribute classifier (models/classifier.py). Tried
   because a head on the adversarial features was fooled on brown hair (it called 91-92% of G's
   brown-requested samples brown where the independent classifier found 59-67%). Measured on the
   avatars (docs/metrics.md, "A separate network for D's attribute head"): width 32 lifted
@@ -36,9 +42,7 @@ class AttributeNet(nn.Module):
       h = max_pool_2x2(h)
       channels = min(channels * 2, self.width * 8)
       h = conv(channels)(h)
-      h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                       scale_init=bn_scale_init, dtype=self.dtype)(h)
-      h = nn.leaky_relu(h, 0.2)
+      h = nn.leaky_relu(_batch_norm(train, self.dtype)(h), 0.2)
     return h.reshape(h.shape[0], -1).astype(jnp.float32)
 
 
@@ -80,8 +84,7 @@ class Discriminator(nn.Module):
     for i in range(stages):
       h = Conv4(self.width * 2 ** i, impl=self.conv_impl, dtype=self.dtype)(h)
       if i > 0:
-        h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                         scale_init=bn_scale_init, dtype=self.dtype)(h)
+        h = _batch_norm(train, self.dtype)(h)
       h = nn.leaky_relu(h, 0.2)
       features.append(h)
     logits = Conv4(1, stride=1, padding=0, impl=self.conv_impl, dtype=self.dtype)(h)  # [B, 1, 1, 1]
