@@ -221,6 +221,30 @@ def test_matching_aware_discriminator_learns_to_reject_wrong_attributes():
   assert gap1 > 0.5 and right1 > 0.8 and gap1 > gap0 + 0.3, (gap0, gap1, right1)
 
 
+@pytest.mark.parametrize("aux_weight,mismatch_weight", [(0.0, 0.0), (1.0, 1.0)])
+def test_joint_d_batch_shares_batchnorm_statistics_between_reals_and_fakes(aux_weight, mismatch_weight):
+  # The same step on two batches with the same attributes and other real images: G, z and the
+  # fakes' attributes are the same, so D's logged belief in the fakes before its update
+  # (d_fake) differs only if the reals reach the fakes' logits, through shared BatchNorm statistics.
+  config = testing.tiny_config(conditional=True)
+  config.optim.aux_weight, config.optim.aux_mode = aux_weight, "adc"
+  config.optim.mismatch_weight = mismatch_weight
+  batches = jax.device_get(train.Trainer(config, "/nonexistent-unused").next_batches())
+  other = dict(batches, image=np.ascontiguousarray(batches["image"][..., ::-1, :]))  # mirrored reals
+
+  def d_fake(d_batch, b):
+    config.optim.d_batch = d_batch
+    _, metrics = _steps_on_one_batch(train.Trainer(config, "/nonexistent-unused"), b, jax.devices()[:1], 1)
+    return float(jax.device_get(metrics["d_fake"]).ravel()[0])
+
+  assert d_fake("separate", batches) == d_fake("separate", other)
+  assert abs(d_fake("joint", batches) - d_fake("joint", other)) > 1e-4
+  # And the joint step learns: a few more steps keep every logged loss finite.
+  config.optim.d_batch = "joint"
+  _, metrics = _steps_on_one_batch(train.Trainer(config, "/nonexistent-unused"), batches, jax.devices()[:1], 3)
+  assert all(np.all(np.isfinite(v)) for v in jax.device_get(metrics).values())
+
+
 def test_linear_lr_decay_schedules_both_optimizers():
   from vid_jax import train_state  # pylint: disable=g-import-not-at-top
   config = testing.tiny_config()
@@ -267,6 +291,7 @@ def test_linear_lr_decay_schedules_both_optimizers():
     ("model.aux_net_width", 8, "the attribute head, which is off; set optim.aux_weight > 0"),
     ("optim.mismatch_weight", -0.5, "must be >= 0"),
     ("optim.mismatch_weight", 1.0, "need model.conditional=True"),
+    ("optim.d_batch", "mixed", "use one of separate, joint"),
 ])
 def test_bad_config_fails_before_compiling(field, value, message):
   config = testing.tiny_config()

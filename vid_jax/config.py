@@ -15,6 +15,7 @@ LOSSES = ("ns", "hinge")
 DTYPES = ("float32", "bfloat16")
 AUX_MODES = ("ac", "adc", "adc_ratio")
 FAKE_AWARE_AUX_MODES = ("adc", "adc_ratio")  # D's head has (real, fake) x attribute classes
+D_BATCHES = ("separate", "joint")  # how D's BatchNorm sees reals and fakes (optim.d_batch)
 
 
 def parse_arg(arg: str | None, **defaults):
@@ -100,6 +101,10 @@ def base_config() -> ml_collections.ConfigDict:
   # Matching-aware D (Reed et al. 2016; 0 = off): D also sees each real image with one of its
   # attributes flipped, labelled fake, so D's conditional part learns each attribute from real data.
   c.optim.mismatch_weight = 0.0
+  # separate: D's BatchNorm normalises the real and the fake batch each by its own statistics
+  # (DCGAN's practice); joint: reals and fakes go through D as one batch with shared statistics,
+  # in D's update and in G's, so a shift common to the fakes is not normalised away.
+  c.optim.d_batch = "separate"
   c.optim.lr_decay_start = 0      # G step from which both lrs fall linearly to 0 at train.num_steps (0 = constant)
   c.optim.ema_decay = 0.999       # EMA of G's params used for samples
 
@@ -210,6 +215,8 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   if o.mismatch_weight and not m.conditional:
     raise _err("optim.mismatch_weight", o.mismatch_weight, "mismatched attributes need "
                "model.conditional=True; set it to 0 for unconditional runs")
+  if o.d_batch not in D_BATCHES:
+    raise _err("optim.d_batch", o.d_batch, f"use one of {', '.join(D_BATCHES)}")
   if o.aux_mode not in AUX_MODES:
     raise _err("optim.aux_mode", o.aux_mode, f"use one of {', '.join(AUX_MODES)}")
   if o.lr_decay_start < 0 or (o.lr_decay_start and o.lr_decay_start >= t.num_steps):

@@ -37,7 +37,8 @@ def step_options(config) -> StepOptions:
                      adversarial=adversarial, aux_weight=float(config.optim.aux_weight),
                      aux_mode=config.optim.aux_mode,
                      mode_seeking=float(config.optim.mode_seeking),
-                     mismatch_weight=float(config.optim.mismatch_weight))
+                     mismatch_weight=float(config.optim.mismatch_weight),
+                     d_batch=config.optim.d_batch)
 
 
 def make_source(config):

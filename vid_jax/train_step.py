@@ -26,6 +26,7 @@ class StepOptions:
   aux_mode: str = "ac"                      # ac: head learns reals' attributes | adc, adc_ratio: (real, fake) x attribute
   mode_seeking: float = 0.0                 # weight of the mode-seeking term on G (Mao et al. 2019); 0 = off
   mismatch_weight: float = 0.0              # D's loss on reals with one attribute flipped, as fakes (Reed et al. 2016)
+  d_batch: str = "separate"                 # separate: reals and fakes normalised apart in D | joint: one batch
 
 
 MODE_SEEKING_EPS = 1e-5
@@ -75,6 +76,9 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
   aux = conditional and options.aux_weight > 0
   adc = aux and options.aux_mode in FAKE_AWARE_AUX_MODES
   mismatch = conditional and options.mismatch_weight > 0
+  joint = options.d_batch == "joint"
+  if options.d_batch not in ("separate", "joint"):
+    raise ValueError(f"d_batch={options.d_batch!r}; use 'separate' or 'joint'")
 
   def d_apply(params, batch_stats, x, y, aux_rows=None):  # -> (logits, attribute logits of the
     # first aux_rows images (all if None) or None, batch stats)
@@ -129,12 +133,21 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
                                                    dict(options.adversarial))
 
       def d_objective(params, real_in=d_real_in, fake_in=d_fake_in):
-        # Mismatch: the reals twice in one batch (BatchNorm sees the same statistics as for one copy).
-        x_in, y_in = ((jnp.concatenate([real_in, real_in]), jnp.concatenate([y_real, y_wrong]))
-                      if mismatch else (real_in, y_real))
-        logits, aux_real, bs = d_apply(params, d_bs, x_in, y_in, aux_rows=b)  # the head: one copy
-        real_logits, wrong_logits = logits[:b], (logits[b:] if mismatch else None)
-        fake_logits, aux_fake, bs = d_apply(params, bs, fake_in, y_fake)
+        if joint:  # reals (twice with mismatch), then fakes, in one batch: shared BatchNorm statistics
+          xs = [real_in, real_in, fake_in] if mismatch else [real_in, fake_in]
+          ys = ([y_real, y_wrong, y_fake] if mismatch else [y_real, y_fake]) if conditional else None
+          logits, aux_all, bs = d_apply(params, d_bs, jnp.concatenate(xs),
+                                        None if ys is None else jnp.concatenate(ys))
+          real_logits, fake_logits = logits[:b], logits[-b:]
+          wrong_logits = logits[b:2 * b] if mismatch else None
+          aux_real, aux_fake = (aux_all[:b], aux_all[-b:]) if aux else (None, None)
+        else:
+          # Mismatch: the reals twice in one batch (BatchNorm sees the same statistics as for one copy).
+          x_in, y_in = ((jnp.concatenate([real_in, real_in]), jnp.concatenate([y_real, y_wrong]))
+                        if mismatch else (real_in, y_real))
+          logits, aux_real, bs = d_apply(params, d_bs, x_in, y_in, aux_rows=b)  # the head: one copy
+          real_logits, wrong_logits = logits[:b], (logits[b:] if mismatch else None)
+          fake_logits, aux_fake, bs = d_apply(params, bs, fake_in, y_fake)
         loss = d_loss_fn(real_logits=real_logits, fake_logits=fake_logits)
         if mismatch:
           loss = loss + options.mismatch_weight * d_fake_term(wrong_logits)
@@ -153,8 +166,15 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
       updates, d_opt = state.d_tx.update(d_grads, d_opt, d_params)
       d_params = optax.apply_updates(d_params, updates)
 
+    g_real_in = jax.lax.stop_gradient(d_real_in)  # joint: the last critic step's reals ride along
+
     def g_objective(fake_in):
-      logits, aux_fake, bs = d_apply(d_params, d_bs, fake_in, y_fake)
+      if joint:  # D normalises the fakes together with reals here too, as in its own update
+        logits, aux_all, bs = d_apply(d_params, d_bs, jnp.concatenate([g_real_in, fake_in]),
+                                      jnp.concatenate([y_real, y_fake]) if conditional else None)
+        logits, aux_fake = logits[b:], (aux_all[b:] if aux else None)
+      else:
+        logits, aux_fake, bs = d_apply(d_params, d_bs, fake_in, y_fake)
       loss = g_loss_fn(fake_logits=logits)
       g_aux = jnp.zeros((), jnp.float32)
       if aux:  # G is pushed to make the requested attributes recognisable
