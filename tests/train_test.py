@@ -232,16 +232,19 @@ def test_joint_d_batch_shares_batchnorm_statistics_between_reals_and_fakes(aux_w
   batches = jax.device_get(train.Trainer(config, "/nonexistent-unused").next_batches())
   other = dict(batches, image=np.ascontiguousarray(batches["image"][..., ::-1, :]))  # mirrored reals
 
-  def d_fake(d_batch, b):
+  def step_and_state(d_batch):  # one compiled step of a fresh trainer, and its initial state
     config.optim.d_batch = d_batch
-    _, metrics = _steps_on_one_batch(train.Trainer(config, "/nonexistent-unused"), b, jax.devices()[:1], 1)
-    return float(jax.device_get(metrics["d_fake"]).ravel()[0])
+    trainer = train.Trainer(config, "/nonexistent-unused")
+    return jax.jit(trainer.step_impl), jax.jit(trainer.init_fn)(trainer.init_key)
 
-  assert d_fake("separate", batches) == d_fake("separate", other)
-  assert abs(d_fake("joint", batches) - d_fake("joint", other)) > 1e-4
+  d_fake = lambda step, state, b: float(jax.device_get(step(state, b)[1]["d_fake"]).ravel()[0])
+  step, state = step_and_state("separate")
+  assert d_fake(step, state, batches) == d_fake(step, state, other)
+  step, state = step_and_state("joint")
+  assert abs(d_fake(step, state, batches) - d_fake(step, state, other)) > 1e-4
   # And the joint step learns: a few more steps keep every logged loss finite.
-  config.optim.d_batch = "joint"
-  _, metrics = _steps_on_one_batch(train.Trainer(config, "/nonexistent-unused"), batches, jax.devices()[:1], 3)
+  for _ in range(3):
+    state, metrics = step(state, batches)
   assert all(np.all(np.isfinite(v)) for v in jax.device_get(metrics).values())
 
 

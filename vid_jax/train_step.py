@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import optax
 
 from vid_jax import losses
-from vid_jax.config import FAKE_AWARE_AUX_MODES
+from vid_jax.config import D_BATCHES, FAKE_AWARE_AUX_MODES
 from vid_jax.data.loader import to_float
 from vid_jax.train_state import TrainState
 
@@ -77,8 +77,8 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
   adc = aux and options.aux_mode in FAKE_AWARE_AUX_MODES
   mismatch = conditional and options.mismatch_weight > 0
   joint = options.d_batch == "joint"
-  if options.d_batch not in ("separate", "joint"):
-    raise ValueError(f"d_batch={options.d_batch!r}; use 'separate' or 'joint'")
+  if options.d_batch not in D_BATCHES:
+    raise ValueError(f"d_batch={options.d_batch!r}; use one of {D_BATCHES}")
 
   def d_apply(params, batch_stats, x, y, aux_rows=None):  # -> (logits, attribute logits of the
     # first aux_rows images (all if None) or None, batch stats)
