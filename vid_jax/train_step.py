@@ -166,7 +166,7 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
       updates, d_opt = state.d_tx.update(d_grads, d_opt, d_params)
       d_params = optax.apply_updates(d_params, updates)
 
-    g_real_in = jax.lax.stop_gradient(d_real_in)  # joint: the last critic step's reals ride along
+    g_real_in = jax.lax.stop_gradient(d_real_in) if joint else None  # the last critic step's reals ride along
 
     def g_objective(fake_in):
       if joint:  # D normalises the fakes together with reals here too, as in its own update
