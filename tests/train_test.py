@@ -275,6 +275,33 @@ def test_linear_lr_decay_schedules_both_optimizers():
   np.testing.assert_allclose(update(d_tx, 160), 0.5 * 0.25 * ref(160), rtol=1e-5)
 
 
+def test_aux_lr_moves_only_the_attribute_head_at_its_rate():
+  """optim.aux_lr: Adam's first step moves each param by ~lr, so head params move by aux_lr."""
+  from vid_jax import train_state  # pylint: disable=g-import-not-at-top
+  config = testing.tiny_config()
+  config.model.conditional, config.model.attributes = True, "Smiling,Eyeglasses"
+  config.optim.aux_weight, config.optim.aux_mode, config.model.aux_net_width = 1.0, "adc", 4
+  config.optim.d_lr = 1e-4
+  from vid_jax.models import build_gan  # pylint: disable=g-import-not-at-top
+  generator, discriminator = build_gan(config)
+
+  def first_step_sizes(aux_lr):
+    config.optim.aux_lr = aux_lr
+    _, d_tx = train_state.make_optimizers(config.optim, num_steps=10)
+    state = train_state.make_init_fn(config, generator, discriminator)(jax.random.PRNGKey(0))
+    grads = jax.tree.map(jnp.ones_like, state.d_params)
+    updates = d_tx.update(grads, d_tx.init(state.d_params), state.d_params)[0]
+    return {k: float(jnp.max(jnp.abs(jnp.concatenate([u.ravel() for u in jax.tree.leaves(v)]))))
+            for k, v in updates.items()}
+
+  plain, fast = first_step_sizes(0.0), first_step_sizes(1e-3)
+  assert set(train_state.HEAD_PARAMS) <= set(fast) and "projection" in fast
+  for name, size in fast.items():
+    want = 1e-3 if name in train_state.HEAD_PARAMS else 1e-4
+    np.testing.assert_allclose(size, want, rtol=1e-3, err_msg=name)
+    np.testing.assert_allclose(plain[name], 1e-4, rtol=1e-3, err_msg=name)
+
+
 @pytest.mark.parametrize("field,value,message", [
     ("train.batch_size", 12, "multiple of the device count"),
     ("optim.loss", "wasserstein", "unknown loss"),
@@ -295,6 +322,8 @@ def test_linear_lr_decay_schedules_both_optimizers():
     ("optim.mismatch_weight", -0.5, "must be >= 0"),
     ("optim.mismatch_weight", 1.0, "need model.conditional=True"),
     ("optim.d_batch", "mixed", "use one of separate, joint"),
+    ("optim.aux_lr", -1e-3, "must be >= 0 .0 = D's lr."),
+    ("optim.aux_lr", 1e-3, "the attribute head's lr, which is off; set optim.aux_weight > 0"),
 ])
 def test_bad_config_fails_before_compiling(field, value, message):
   config = testing.tiny_config()

@@ -95,6 +95,9 @@ def base_config() -> ml_collections.ConfigDict:
   # head), G's loss the cross-entropy of (real, y) | adc_ratio: the same head, G's loss Hou et al.'s
   # log C(fake, y) - log C(real, y)
   c.optim.aux_mode = "ac"
+  # Adam lr of D's attribute-head params (model.aux_net_width's CNN and the head's Dense); 0 = d_lr.
+  # The head is a supervised classifier; the independent one trains at 2e-3 (configs/classifier_avatars.py).
+  c.optim.aux_lr = 0.0
   # Mode-seeking term on G (Mao et al. 2019; 0 = off): fakes come in pairs with the same attributes
   # and G is penalised by 1 / (image distance / latent distance). Needs an even batch.
   c.optim.mode_seeking = 0.0
@@ -205,6 +208,11 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   if aux and not m.conditional:
     raise _err("optim.aux_weight", aux, "the auxiliary attribute loss needs model.conditional=True; "
                "set it to 0 for unconditional runs")
+  if o.aux_lr < 0:
+    raise _err("optim.aux_lr", o.aux_lr, "must be >= 0 (0 = D's lr)")
+  if o.aux_lr and not aux:
+    raise _err("optim.aux_lr", o.aux_lr, "sets the attribute head's lr, which is off; "
+               "set optim.aux_weight > 0 or this to 0")
   if o.mode_seeking < 0:
     raise _err("optim.mode_seeking", o.mode_seeking, "must be >= 0")
   if o.mode_seeking and t.batch_size % 2:
