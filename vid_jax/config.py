@@ -96,7 +96,8 @@ def base_config() -> ml_collections.ConfigDict:
   # log C(fake, y) - log C(real, y)
   c.optim.aux_mode = "ac"
   # Adam lr of D's attribute-head params (model.aux_net_width's CNN and the head's Dense); 0 = d_lr.
-  # The head is a supervised classifier; the independent one trains at 2e-3 (configs/classifier_avatars.py).
+  # 1e-3 with the head's CNN (the classifier trains at 2e-3) read reals better but G drew brown hair
+  # worse and FID rose (docs/metrics.md, "A faster attribute head").
   c.optim.aux_lr = 0.0
   # Mode-seeking term on G (Mao et al. 2019; 0 = off): fakes come in pairs with the same attributes
   # and G is penalised by 1 / (image distance / latent distance). Needs an even batch.
