@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vid_jax.errors import UserError
+from vid_jax.metrics.evaluate import _classifier_columns, to_uint8
 
 
 def rates_by_combination(requested, found, attribute_names: Sequence[str],
@@ -88,6 +89,13 @@ def latent_consistency(found) -> dict[str, float]:
           "independent_none_found": (1 - p) ** latents}
 
 
+def _check_targets(targets: Sequence[str], names: Sequence[str]) -> None:
+  unknown = [t for t in targets if t not in names]
+  if unknown:
+    raise UserError(f"--attributes: {unknown} not conditioned in this run; it conditions on "
+                    f"{', '.join(names)}")
+
+
 def attribute_report(generate, classifier, attribute_names: Sequence[str], marginals,
                      targets: Sequence[str], *, z_dim: int, num_samples: int, requests: int,
                      latents: int, batch_size: int, seed: int = 0) -> dict:
@@ -110,15 +118,8 @@ def attribute_report(generate, classifier, attribute_names: Sequence[str], margi
     {"by_combination": rates_by_combination(...), "by_latent": {target: latent_consistency(...)}}
   """
   names = list(attribute_names)
-  unknown = [t for t in targets if t not in names]
-  if unknown:
-    raise UserError(f"--attributes: {unknown} not conditioned in this run; it conditions on "
-                    f"{', '.join(names)}")
-  missing = [a for a in names if a not in classifier.attribute_names]
-  if missing:
-    raise UserError(f"the attribute classifier has no output for {missing}; it knows "
-                    f"{', '.join(classifier.attribute_names)}")
-  cols = [classifier.attribute_names.index(a) for a in names]
+  _check_targets(targets, names)
+  cols = _classifier_columns(classifier, names)
   p = jnp.asarray(marginals, jnp.float32)
   gen = jax.jit(generate)
 
@@ -130,8 +131,7 @@ def attribute_report(generate, classifier, attribute_names: Sequence[str], margi
       if n < batch_size:  # one compiled shape
         chunk = jnp.concatenate([chunk, jnp.zeros((batch_size - n, chunk.shape[1]), chunk.dtype)])
       z = jax.random.normal(jax.random.fold_in(key, start), (batch_size, z_dim))
-      images = jnp.clip(jnp.round((gen(z, chunk) + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
-      found.append(np.asarray(classifier.logits(images))[:n][:, cols] > 0)
+      found.append(np.asarray(classifier.logits(to_uint8(gen(z, chunk))))[:n][:, cols] > 0)
     return np.concatenate(found)
 
   key = jax.random.PRNGKey(seed)
@@ -178,10 +178,7 @@ def report_workdir(workdir: str, *, classifier_workdir: str | None = None,
     raise UserError(f"{workdir} is not a conditional run (model.conditional is False); "
                     f"train one with configs/cdcgan_avatars.py")
   targets = list(attributes) or names
-  unknown = [t for t in targets if t not in names]
-  if unknown:
-    raise UserError(f"--attributes: {unknown} not conditioned in this run; it conditions on "
-                    f"{', '.join(names)}")
+  _check_targets(targets, names)
   classifier_workdir = (config.eval.classifier_workdir if classifier_workdir is None
                         else classifier_workdir)
   classifier = clf_lib.load_classifier(classifier_workdir)
