@@ -47,12 +47,21 @@ class Models:
     return self.discriminator.apply(self.d_variables, images, attrs, train=False,
                                     return_features=return_features)
 
+  @property
+  def sampling_marginals(self):
+    """np.float32 [A]: the data's marginals, 0.5 each when data_stats.json lacks them; None
+    for unconditional models."""
+    if not self.attribute_names:
+      return None
+    if self.attribute_marginals is not None:
+      return np.asarray(self.attribute_marginals, np.float32)
+    return np.full(len(self.attribute_names), 0.5, np.float32)
+
   def sample_attributes(self, key, n: int):
     """Attribute vectors [n, A] drawn independently from the data's marginals."""
     if not self.attribute_names:
       return None
-    p = jnp.asarray(self.attribute_marginals if self.attribute_marginals is not None
-                    else np.full(len(self.attribute_names), 0.5), jnp.float32)
+    p = jnp.asarray(self.sampling_marginals, jnp.float32)
     return jax.random.bernoulli(key, p, (n, p.shape[0])).astype(jnp.float32)
 
 

@@ -183,9 +183,8 @@ def report_workdir(workdir: str, *, classifier_workdir: str | None = None,
                         else classifier_workdir)
   classifier = clf_lib.load_classifier(classifier_workdir)
   models = inference.load_models(workdir, step=step)
-  marginals = (models.attribute_marginals if models.attribute_marginals is not None
-               else np.full(len(models.attribute_names), 0.5, np.float32))
-  report = attribute_report(models.generate, classifier, models.attribute_names, marginals, targets,
+  report = attribute_report(models.generate, classifier, models.attribute_names,
+                            models.sampling_marginals, targets,
                             z_dim=models.z_dim, num_samples=num_samples, requests=requests,
                             latents=latents, batch_size=batch_size, seed=seed)
   return {"workdir": workdir, "step": models.step, "classifier_workdir": classifier_workdir,

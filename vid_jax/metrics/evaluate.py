@@ -582,11 +582,8 @@ def evaluate_workdir(workdir: str, *, num_samples: int | None = None,
   evaluator = make_evaluator(models.config, classifier_workdir=classifier_workdir,
                              inception=inception, num_samples=num_samples, batch_size=batch_size,
                              resolution=models.resolution, seed=seed)
-  marginals = None
-  if models.attribute_names:  # the run's data marginals (0.5 when data_stats.json lacks them)
-    marginals = (models.attribute_marginals if models.attribute_marginals is not None
-                 else np.full(len(models.attribute_names), 0.5, np.float32))
-  sampler = make_sample_fn(models.generator, z_dim=models.z_dim, marginals=marginals)
+  sampler = make_sample_fn(models.generator, z_dim=models.z_dim,
+                           marginals=models.sampling_marginals)
   generate_fn = None
   if models.attribute_names:
     generate = make_generate_fn(models.generator, z_dim=models.z_dim)
