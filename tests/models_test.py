@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from vid_jax.models import Discriminator, Generator
+from vid_jax.models import generator as generator_lib
 
 
 def _count(tree):
@@ -189,3 +190,61 @@ def test_standing_batch_stats():
     np.testing.assert_allclose(first(pooled)[stat], first(whole)[stat], rtol=1e-4, atol=1e-6)
   with pytest.raises(ValueError, match="multiple of 64"):
     standing_batch_stats(g, params, z[:100], y[:100])
+
+
+def test_spatial_conditional_batchnorm_starts_as_the_channel_one_and_varies_over_the_image():
+  z = jax.random.normal(jax.random.PRNGKey(0), (2, 100))
+  y = jnp.asarray([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+  plain = Generator(resolution=32, width=8, num_attributes=3, cond_hidden=16)
+  spatial = Generator(resolution=32, width=8, num_attributes=3, cond_hidden=16, cond_spatial=4)
+  vp = plain.init(jax.random.PRNGKey(1), z, y, train=False)
+  vs = spatial.init(jax.random.PRNGKey(1), z, y, train=False)
+  # cond_spatial=0 keeps the parameter tree older runs saved.
+  assert not any("spatial_maps" in bn for bn in vp["params"].values() if isinstance(bn, dict))
+  bns = [k for k in vs["params"] if k.startswith("ConditionalBatchNorm")]
+  assert len(bns) == 3
+  for k in bns:
+    c = vs["params"][k]["gamma"]["kernel"].shape[1]
+    assert vs["params"][k]["spatial_maps"]["kernel"].shape == (19, 4 * 4 * 4)
+    assert vs["params"][k]["spatial_gamma"]["kernel"].shape == (4, c)
+    assert vs["params"][k]["spatial_beta"]["kernel"].shape == (4, c)
+  # Zero-initialised output layers: the same images as the per-channel model with the same params.
+  shared = {k: v for k, v in vs["params"].items()}
+  for k in bns:
+    shared[k] = {n: p for n, p in vs["params"][k].items() if not n.startswith("spatial")}
+  np.testing.assert_allclose(spatial.apply(vs, z, y, train=False),
+                             plain.apply({**vp, "params": shared}, z, y, train=False), atol=1e-6)
+  # Once its output layer is non-zero, a BatchNorm's bias shift differs from pixel to pixel.
+  bn = generator_lib.ConditionalBatchNorm(spatial=4)
+  x = jax.random.normal(jax.random.PRNGKey(2), (2, 8, 8, 5))
+  v = bn.init(jax.random.PRNGKey(3), x, y, train=False)
+  params = {**v["params"], "spatial_beta": {"kernel": jnp.ones((4, 5))}}
+  shift = bn.apply({**v, "params": params}, x, y, train=False) - bn.apply(v, x, y, train=False)
+  assert float(jnp.std(shift[0, :, :, 0])) > 1e-3  # varies over positions
+  np.testing.assert_allclose(shift[..., 0], shift[..., 4], atol=1e-6)  # kernel of ones: the same per channel
+  # The maps are on the path to the image: their layer gets a gradient.
+  def out(p):
+    return jnp.sum(bn.apply({**v, "params": p}, x, y, train=False) ** 2)
+  assert float(jnp.max(jnp.abs(jax.grad(out)(params)["spatial_maps"]["kernel"]))) > 0
+
+
+def test_stage_projection_checks_the_attributes_on_every_stage():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 32, 32, 3))
+  y = jnp.asarray([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+  plain = Discriminator(resolution=32, width=8, num_attributes=3)
+  staged = Discriminator(resolution=32, width=8, num_attributes=3, stage_projection=True)
+  vp = plain.init(jax.random.PRNGKey(1), x, y, train=False)
+  vs = staged.init(jax.random.PRNGKey(1), x, y, train=False)
+  assert not any(k.startswith("stage_projection") for k in vp["params"])  # the older runs' tree
+  # 32x32 has three stages (8, 16, 32 channels); the last keeps the 4x4 projection.
+  assert [vs["params"][f"stage_projection_{i}"]["kernel"].shape for i in range(2)] == [(3, 8), (3, 16)]
+  assert "stage_projection_2" not in vs["params"]
+  # Zero init: the same logits as without; then the attributes reach the logits through them.
+  rest = {k: v for k, v in vs["params"].items() if not k.startswith("stage_projection")}
+  np.testing.assert_allclose(staged.apply(vs, x, y, train=False),
+                             plain.apply({**vp, "params": rest}, x, y, train=False), atol=1e-6)
+  params = {**vs["params"], "stage_projection_0": {"kernel": jnp.ones((3, 8))}}
+  a = staged.apply({**vs, "params": params}, x, y, train=False)
+  b = staged.apply({**vs, "params": params}, x, 1.0 - y, train=False)
+  np.testing.assert_array_equal(staged.apply(vs, x, y, train=False), staged.apply(vs, x, 1.0 - y, train=False))
+  assert float(jnp.max(jnp.abs(a - b))) > 1e-4

@@ -166,6 +166,27 @@ def test_mode_seeking_term_spreads_the_pairs(tmp_path):
   assert spread[-1] > 1.5 * spread[0], spread
 
 
+def test_spatial_conditioning_and_stage_projection_train_and_reload(tmp_path):
+  # model.g_cond_spatial: G's attribute maps, and model.d_stage_projection: D's projections of the
+  # earlier stages, leave their zero init in training, and the run loads back (tools/generate.py's
+  # path) with their params.
+  config = testing.tiny_config(conditional=True, steps=2)
+  config.model.g_cond_spatial = 2
+  config.model.d_stage_projection = True
+  train.train_and_evaluate(config, str(tmp_path))
+  from vid_jax import inference  # pylint: disable=g-import-not-at-top
+  models = inference.load_models(str(tmp_path))
+  bns = {k: v for k, v in models.g_variables["params"].items() if k.startswith("ConditionalBatchNorm")}
+  assert bns and all(v["spatial_maps"]["kernel"].shape[-1] == 4 * 4 * 2 for v in bns.values())
+  assert all(float(jnp.max(jnp.abs(v["spatial_beta"]["kernel"]))) > 0 for v in bns.values())
+  staged = [k for k in models.d_variables["params"] if k.startswith("stage_projection")]
+  assert len(staged) == 2  # 32x32: three stages, the last projected as before
+  assert all(float(jnp.max(jnp.abs(models.d_variables["params"][k]["kernel"]))) > 0 for k in staged)
+  images = models.generate(jax.random.normal(jax.random.PRNGKey(0), (3, config.model.z_dim)),
+                           jnp.ones((3, len(models.attribute_names))))
+  assert images.shape == (3, 32, 32, 3) and bool(jnp.all(jnp.isfinite(images)))
+
+
 def test_mode_seeking_needs_an_even_batch():
   config = testing.tiny_config(conditional=True)
   config.optim.mode_seeking = 1.0
@@ -318,6 +339,7 @@ def test_aux_lr_moves_only_the_attribute_head_at_its_rate():
     ("optim.lr_decay_start", 10_000, "a G step before train.num_steps"),
     ("model.g_cond_hidden", -1, "must be 0 .linear attribute embedding. or a positive width"),
     ("model.d_cond_hidden", -2, "must be 0 .linear attribute embedding. or a positive width"),
+    ("model.g_cond_spatial", -1, "must be 0 .per-channel conditional BatchNorm. or a positive number of maps"),
     ("optim.mode_seeking", -1.0, "must be >= 0"),
     ("model.aux_net_width", -1, "must be 0 .the head reads D's features. or a positive stem width"),
     ("model.aux_net_width", 8, "the attribute head, which is off; set optim.aux_weight > 0"),

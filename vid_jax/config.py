@@ -79,6 +79,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.attributes = DEFAULT_CONDITIONAL_ATTRIBUTES  # comma-separated CelebA names (conditional only)
   c.model.projection = "spatial"  # projection D's features: spatial (4x4 map) | pooled (Miyato & Koyama's sum)
   c.model.g_cond_hidden = 0       # conditional G: width of an MLP embedding of the attributes (0 = linear)
+  c.model.g_cond_spatial = 0      # conditional G: r > 0 adds r attribute maps (4x4, resized) to each BatchNorm's shifts
+  c.model.d_stage_projection = False  # projection D: also project every earlier stage's pooled features
   c.model.d_cond_hidden = 0       # projection D: the same for the attributes it projects (0 = linear)
   c.model.aux_net_width = 0       # D's attribute head reads its own CNN of this stem width (0 = D's features)
 
@@ -189,6 +191,9 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   for field in ("g_cond_hidden", "d_cond_hidden"):
     if m[field] < 0:
       raise _err(f"model.{field}", m[field], "must be 0 (linear attribute embedding) or a positive width")
+  if m.g_cond_spatial < 0:
+    raise _err("model.g_cond_spatial", m.g_cond_spatial,
+               "must be 0 (per-channel conditional BatchNorm) or a positive number of maps")
   if m.aux_net_width < 0:
     raise _err("model.aux_net_width", m.aux_net_width,
                "must be 0 (the head reads D's features) or a positive stem width")

@@ -14,12 +14,12 @@ def build_gan(config):
   dtype = jnp.dtype(m.dtype)
   num_attributes = len(attribute_names(config))
   g = Generator(resolution=m.resolution, z_dim=m.z_dim, width=m.g_width,
-                num_attributes=num_attributes, cond_hidden=m.g_cond_hidden, conv_impl=impl,
-                dtype=dtype)
+                num_attributes=num_attributes, cond_hidden=m.g_cond_hidden,
+                cond_spatial=m.g_cond_spatial, conv_impl=impl, dtype=dtype)
   d = Discriminator(resolution=m.resolution, width=m.d_width,
                     num_attributes=num_attributes, conv_impl=impl, dtype=dtype,
                     aux_head=bool(num_attributes and config.optim.aux_weight),
                     projection=m.projection, cond_hidden=m.d_cond_hidden,
-                    aux_net_width=m.aux_net_width,
+                    aux_net_width=m.aux_net_width, stage_projection=m.d_stage_projection,
                     aux_fake_aware=config.optim.aux_mode in FAKE_AWARE_AUX_MODES)
   return g, d

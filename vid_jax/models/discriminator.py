@@ -55,7 +55,8 @@ class Discriminator(nn.Module):
   (Miyato & Koyama 2018) on the last feature map h [B, 4, 4, C]: `projection="pooled"`
   is the paper's <V y, sum_hw h>; `"spatial"` is <V y, flatten(h)>, i.e. the final
   4x4 conv's kernel shifted by a linear function of y, so the condition can depend on
-  where a feature is (a mouth, a hat brim). With `cond_hidden`, [y, MLP(y)] replaces y in
+  where a feature is (a mouth, a hat brim). With `stage_projection`, each earlier stage's
+  mean-pooled features get a projection term too. With `cond_hidden`, [y, MLP(y)] replaces y in
   the projection. With `aux_head` too, a linear head on the
   same features predicts the attributes (AC-GAN, Odena et al. 2017); `return_aux=True`
   returns (logits, attribute logits [B, A]). With `aux_fake_aware` the head has four
@@ -74,6 +75,7 @@ class Discriminator(nn.Module):
   aux_fake_aware: bool = False
   cond_hidden: int = 0  # > 0: project [y, MLP(y)] instead of y (see below)
   aux_net_width: int = 0  # > 0: the attribute head reads an AttributeNet of this stem width
+  stage_projection: bool = False  # also project each earlier stage's mean-pooled features (see below)
 
   @nn.compact
   def __call__(self, x, attrs=None, *, train: bool, return_features: bool = False,
@@ -112,6 +114,16 @@ class Discriminator(nn.Module):
       proj = nn.Dense(phi.shape[-1], use_bias=False, name="projection",
                       kernel_init=nn.initializers.zeros)(y)  # [B, C]
       logits = logits + jnp.sum(proj * phi, axis=-1)
+      if self.stage_projection:
+        # The same inner product with each earlier stage's features averaged over the map, so
+        # that the condition can also be checked where colour is still resolved (the first
+        # stage's filters see RGB): brown hair (112, 70, 38) next to auburn (120, 40, 30) or
+        # dark skin (104, 64, 42) in the avatars. Zero init, as above.
+        for i, f in enumerate(features[:-1]):
+          pooled = jnp.mean(f.astype(jnp.float32), axis=(1, 2))  # [B, C_i]
+          v = nn.Dense(pooled.shape[-1], use_bias=False, name=f"stage_projection_{i}",
+                       kernel_init=nn.initializers.zeros)(y)
+          logits = logits + jnp.sum(v * pooled, axis=-1)
       if self.aux_head:
         # Zero init: starts at log 2 per attribute and adds nothing to G's gradient until it learns.
         classes = 4 if self.aux_fake_aware else 1
