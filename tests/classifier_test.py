@@ -172,6 +172,12 @@ def test_evaluate_workdir_with_the_classifier(trained, gan_workdir):
   assert "Smiling" in names and 0.0 <= m["attr_acc/mean"] <= 1.0
   # A G two steps from its random init still draws different images for different z.
   assert 0.01 < m["diversity/same_attributes"] < 2.0
+  assert out["truncation"] == 0.0
+  # Truncated latents: samples with the same attributes nearer each other.
+  t = metrics.evaluate_workdir(gan_workdir, num_samples=32, classifier_workdir=clf_dir,
+                               batch_size=16, truncation=0.25)
+  assert t["truncation"] == 0.25
+  assert t["metrics"]["diversity/same_attributes"] < m["diversity/same_attributes"]
 
 
 def test_evaluate_tool_errors_in_one_line(tmp_path):

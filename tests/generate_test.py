@@ -49,9 +49,36 @@ def test_generate_with_attributes_from_checkpoint(workdirs, tmp_path):
   assert not attrs[:, names.index("Male")].any()
 
 
+def test_sample_latents_truncation():
+  key = jax.random.PRNGKey(5)
+  # No truncation is exactly N(0, I) from the same key (older samples reproduce).
+  np.testing.assert_array_equal(inference.sample_latents(key, 64, 16),
+                                jax.random.normal(key, (64, 16)))
+  z = np.asarray(inference.sample_latents(key, 4096, 16, 0.5))
+  assert np.abs(z).max() <= 0.5 and np.abs(z).max() > 0.45  # bounded, and reaching the bound
+  assert abs(z.mean()) < 0.01 and 0.25 < z.std() < 0.3  # N(0, 1) on [-0.5, 0.5]: std 0.28
+  assert inference.check_truncation(0) == 0.0 and inference.check_truncation(1.5) == 1.5
+  for bad in (-1.0, float("nan")):
+    with pytest.raises(inference.UserError, match="truncation"):
+      inference.check_truncation(bad)
+
+
+def test_generate_truncation_draws_the_truncated_latents(workdirs, tmp_path):
+  proc = _generate([f"--workdir={workdirs['plain']}", "--num=4", "--seed=2", "--truncation=0.7",
+                    "--out=", f"--npz={tmp_path}/t.npz"])
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  images = np.load(tmp_path / "t.npz")["images"]
+  models = inference.load_models(workdirs["plain"])
+  k_z, _ = jax.random.split(jax.random.PRNGKey(2))
+  z = jax.random.truncated_normal(k_z, -0.7, 0.7, (4, models.z_dim))
+  want = np.clip(np.rint((np.asarray(models.generate(z)) + 1) * 127.5), 0, 255)
+  np.testing.assert_allclose(images, want, atol=1)
+
+
 @pytest.mark.parametrize("args,message", [
     (["--attrs=Smiling"], "need a conditional run"),
     (["--num=0"], "positive number"),
+    (["--truncation=-0.5"], "--truncation=-0.5"),
 ])
 def test_generate_bad_input_is_one_line(workdirs, tmp_path, args, message):
   proc = _generate([f"--workdir={workdirs['plain']}", f"--out={tmp_path}/x.png", *args])

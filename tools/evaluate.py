@@ -26,6 +26,8 @@ _INCEPTION = flags.DEFINE_string("inception", "", "pytorch-fid Inception weights
 _BATCH = flags.DEFINE_integer("batch_size", None, "Images per call (default: the run's eval.batch_size).")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling and KID seed.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+_TRUNCATION = flags.DEFINE_float("truncation", 0.0, "Latent truncation: 0 = z ~ N(0, I); t > 0 = each "
+                                 "coordinate of z restricted to [-t, t] (as tools/generate.py).")
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -37,7 +39,8 @@ def main(argv):
   try:
     result = evaluate.evaluate_workdir(
         _WORKDIR.value, num_samples=_NUM_SAMPLES.value, classifier_workdir=_CLASSIFIER.value,
-        inception=_INCEPTION.value, batch_size=_BATCH.value, seed=_SEED.value, step=_STEP.value)
+        inception=_INCEPTION.value, batch_size=_BATCH.value, seed=_SEED.value, step=_STEP.value,
+        truncation=_TRUNCATION.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -18,6 +18,8 @@ _NPZ = flags.DEFINE_string("npz", "", "Also write uint8 NHWC images under key `i
 _ATTRS = flags.DEFINE_list("attrs", [], "Attributes to request (conditional runs).")
 _NOT = flags.DEFINE_list("not", [], "Attributes to forbid (conditional runs).")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+_TRUNCATION = flags.DEFINE_float("truncation", 0.0, "Latent truncation: 0 = z ~ N(0, I); t > 0 = each "
+                                 "coordinate of z restricted to [-t, t] (nearer the mode, less varied).")
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -54,9 +56,10 @@ def main(argv):
   try:
     if _NUM.value < 1:
       raise UserError(f"--num={_NUM.value}: give a positive number of images")
+    truncation = inference.check_truncation(_TRUNCATION.value)
     models = inference.load_models(_WORKDIR.value, step=_STEP.value)
     k_z, k_y = jax.random.split(jax.random.PRNGKey(_SEED.value))
-    z = jax.random.normal(k_z, (_NUM.value, models.z_dim))
+    z = inference.sample_latents(k_z, _NUM.value, models.z_dim, truncation)
     y = request_attributes(models, k_y, _NUM.value, _ATTRS.value, getattr(flags.FLAGS, "not"))
     images = writer.to_uint8(jax.device_get(jax.jit(models.generate)(z, y)))
   except UserError as e:

@@ -18,6 +18,24 @@ from vid_jax.models import build_gan
 STANDING_SEED = 0  # of the latents behind the EMA generator's BatchNorm statistics
 
 
+def check_truncation(truncation: float) -> float:
+  """The latent truncation threshold, checked: 0 (none) or a positive number of standard deviations."""
+  t = float(truncation)
+  if not t >= 0.0:  # also rejects NaN
+    raise UserError(f"--truncation={truncation}: give 0 (no truncation) or a positive threshold in "
+                    "standard deviations, e.g. 1.0")
+  return t
+
+
+def sample_latents(key, n: int, z_dim: int, truncation: float = 0.0):
+  """z [n, z_dim] ~ N(0, I); with truncation t > 0, each coordinate from N(0, 1) restricted to
+  [-t, t] (the truncation trick of Brock et al. 2019: samples nearer the mode, fewer of the
+  rarer looks). Jittable with `truncation` static (a Python float)."""
+  if truncation > 0.0:
+    return jax.random.truncated_normal(key, -truncation, truncation, (n, z_dim))
+  return jax.random.normal(key, (n, z_dim))
+
+
 @dataclasses.dataclass(frozen=True)
 class Models:
   """A run's EMA generator and discriminator, ready for inference (train=False)."""

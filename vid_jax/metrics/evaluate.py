@@ -494,29 +494,34 @@ def make_evaluator(config, *, classifier_workdir: str = "", inception: str = "",
                    batch_size=batch_size, seed=seed)
 
 
-def make_sample_fn(generator, *, z_dim: int, marginals=None):
+def make_sample_fn(generator, *, z_dim: int, marginals=None, truncation: float = 0.0):
   """(variables, key, n) -> (images, attrs or None): z ~ N(0, I), attributes ~ Bernoulli(marginals).
 
-  Compiled once per n; the variables are arguments, so new weights do not recompile.
+  With truncation t > 0, z's coordinates are drawn from N(0, 1) restricted to [-t, t]
+  (`inference.sample_latents`). Compiled once per n; the variables are arguments, so new
+  weights do not recompile.
   """
+  from vid_jax.inference import sample_latents  # pylint: disable=g-import-not-at-top
   p = None if marginals is None else jnp.asarray(marginals, jnp.float32)
 
   @functools.partial(jax.jit, static_argnums=2)
   def sample(variables, key, n):
     k_z, k_a = jax.random.split(key)
-    z = jax.random.normal(k_z, (n, z_dim))
+    z = sample_latents(k_z, n, z_dim, truncation)
     attrs = None if p is None else jax.random.bernoulli(k_a, p, (n, p.shape[0])).astype(jnp.float32)
     return generator.apply(variables, z, attrs, train=False), attrs
 
   return sample
 
 
-def make_generate_fn(generator, *, z_dim: int):
-  """(variables, key, attributes [n, A]) -> images: G on fresh z ~ N(0, I) (compiled per n)."""
+def make_generate_fn(generator, *, z_dim: int, truncation: float = 0.0):
+  """(variables, key, attributes [n, A]) -> images: G on fresh z ~ N(0, I), truncated to
+  [-t, t] when truncation t > 0 (compiled per n)."""
+  from vid_jax.inference import sample_latents  # pylint: disable=g-import-not-at-top
 
   @jax.jit
   def generate(variables, key, attrs):
-    z = jax.random.normal(key, (attrs.shape[0], z_dim))
+    z = sample_latents(key, attrs.shape[0], z_dim, truncation)
     return generator.apply(variables, z, attrs, train=False)
 
   return generate
@@ -555,7 +560,7 @@ def evaluate_in_training(trainer, state) -> dict[str, float]:
 def evaluate_workdir(workdir: str, *, num_samples: int | None = None,
                      classifier_workdir: str | None = None, inception: str = "",
                      batch_size: int | None = None, seed: int = 0,
-                     step: int | None = None) -> dict:
+                     step: int | None = None, truncation: float = 0.0) -> dict:
   """Evaluates the EMA generator of a training workdir (tools/evaluate.py).
 
   Args:
@@ -566,11 +571,13 @@ def evaluate_workdir(workdir: str, *, num_samples: int | None = None,
     batch_size: default the run's eval.batch_size.
     seed: sampling and KID seed.
     step: checkpoint step (default the latest).
+    truncation: 0 (z ~ N(0, I), the default) or t > 0: z's coordinates restricted to [-t, t].
 
   Returns:
-    A JSON-serialisable dict: workdir, step, num_samples, feature_spaces, metrics.
+    A JSON-serialisable dict: workdir, step, num_samples, truncation, feature_spaces, metrics.
   """
   from vid_jax import inference  # pylint: disable=g-import-not-at-top
+  truncation = inference.check_truncation(truncation)
   models = inference.load_models(workdir, step=step)
   e = models.config.eval
   num_samples = num_samples or e.num_samples
@@ -583,10 +590,10 @@ def evaluate_workdir(workdir: str, *, num_samples: int | None = None,
                              inception=inception, num_samples=num_samples, batch_size=batch_size,
                              resolution=models.resolution, seed=seed)
   sampler = make_sample_fn(models.generator, z_dim=models.z_dim,
-                           marginals=models.sampling_marginals)
+                           marginals=models.sampling_marginals, truncation=truncation)
   generate_fn = None
   if models.attribute_names:
-    generate = make_generate_fn(models.generator, z_dim=models.z_dim)
+    generate = make_generate_fn(models.generator, z_dim=models.z_dim, truncation=truncation)
     generate_fn = lambda k, a: generate(models.g_variables, k, a)
   metrics = evaluator(lambda k, n: sampler(models.g_variables, k, n), jax.random.PRNGKey(seed),
                       attribute_names=models.attribute_names, generate_fn=generate_fn)
@@ -602,6 +609,7 @@ def evaluate_workdir(workdir: str, *, num_samples: int | None = None,
         # only at equal sample counts); None when the .npz does not say.
         "comparable_to_published": True if inc.is_pytorch_fid_release else None}
   return {"workdir": os.path.abspath(workdir), "step": models.step, "num_samples": num_samples,
+          "truncation": truncation,
           "real_images": "held-out avatars (another seed)" if models.config.data.source == "avatars"
           else f"random images of {models.config.data.source}",
           "feature_spaces": spaces, "metrics": metrics}
