@@ -228,6 +228,39 @@ def test_spatial_conditional_batchnorm_starts_as_the_channel_one_and_varies_over
   assert float(jnp.max(jnp.abs(jax.grad(out)(params)["spatial_maps"]["kernel"]))) > 0
 
 
+def test_cond_shift_gates_every_stage_by_the_attributes():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 32, 32, 3))
+  y = jnp.asarray([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+  plain = Discriminator(resolution=32, width=8, num_attributes=3)
+  shifted = Discriminator(resolution=32, width=8, num_attributes=3, cond_shift=True)
+  vp = plain.init(jax.random.PRNGKey(1), x, y, train=False)
+  vs = shifted.init(jax.random.PRNGKey(1), x, y, train=False)
+  assert not any(k.startswith("cond_shift") for k in vp["params"])  # the older runs' tree
+  # 32x32: three stages of 8, 16, 32 channels, each with its shift.
+  assert [vs["params"][f"cond_shift_{i}"]["kernel"].shape for i in range(3)] == [(3, 8), (3, 16), (3, 32)]
+  # Zero init: the same logits as without.
+  rest = {k: v for k, v in vs["params"].items() if not k.startswith("cond_shift")}
+  np.testing.assert_allclose(shifted.apply(vs, x, y, train=False),
+                             plain.apply({**vp, "params": rest}, x, y, train=False), atol=1e-6)
+  # Then the attributes change the features themselves. With the projection at zero, the logits
+  # ignore y until a shift is non-zero.
+  params = {**vs["params"], "projection": {"kernel": jnp.zeros_like(vs["params"]["projection"]["kernel"])}}
+  v0 = {**vs, "params": params}
+  np.testing.assert_array_equal(shifted.apply(v0, x, y, train=False), shifted.apply(v0, x, 1.0 - y, train=False))
+  v1 = {**vs, "params": {**params, "cond_shift_0": {"kernel": jnp.ones((3, 8))}}}
+  a = shifted.apply(v1, x, y, train=False)
+  b = shifted.apply(v1, x, 1.0 - y, train=False)
+  assert float(jnp.max(jnp.abs(a - b))) > 1e-4
+  _, fa = shifted.apply(v1, x, y, train=False, return_features=True)
+  _, f0 = shifted.apply(vs, x, y, train=False, return_features=True)
+  # Stage 0 (no BatchNorm): leaky_relu(conv + s) with s = sum(2y - 1) = 1 for both rows here.
+  pre0 = jnp.where(f0[0] > 0, f0[0], f0[0] / 0.2)
+  np.testing.assert_allclose(fa[0], jax.nn.leaky_relu(pre0 + 1.0, 0.2), atol=1e-5)
+  # Unconditional D: the flag changes nothing (config validation rejects it for unconditional runs).
+  uncond = Discriminator(resolution=32, width=8, cond_shift=True)
+  assert not any(k.startswith("cond_shift") for k in uncond.init(jax.random.PRNGKey(1), x, train=False)["params"])
+
+
 def test_stage_projection_checks_the_attributes_on_every_stage():
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 32, 32, 3))
   y = jnp.asarray([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])

@@ -167,12 +167,13 @@ def test_mode_seeking_term_spreads_the_pairs(tmp_path):
 
 
 def test_spatial_conditioning_and_stage_projection_train_and_reload(tmp_path):
-  # model.g_cond_spatial: G's attribute maps, and model.d_stage_projection: D's projections of the
-  # earlier stages, leave their zero init in training, and the run loads back (tools/generate.py's
-  # path) with their params.
+  # model.g_cond_spatial: G's attribute maps, model.d_stage_projection: D's projections of the
+  # earlier stages, and model.d_cond_shift: D's attribute shifts, leave their zero init in
+  # training, and the run loads back (tools/generate.py's path) with their params.
   config = testing.tiny_config(conditional=True, steps=2)
   config.model.g_cond_spatial = 2
   config.model.d_stage_projection = True
+  config.model.d_cond_shift = True
   train.train_and_evaluate(config, str(tmp_path))
   from vid_jax import inference  # pylint: disable=g-import-not-at-top
   models = inference.load_models(str(tmp_path))
@@ -182,6 +183,9 @@ def test_spatial_conditioning_and_stage_projection_train_and_reload(tmp_path):
   staged = [k for k in models.d_variables["params"] if k.startswith("stage_projection")]
   assert len(staged) == 2  # 32x32: three stages, the last projected as before
   assert all(float(jnp.max(jnp.abs(models.d_variables["params"][k]["kernel"]))) > 0 for k in staged)
+  shifts = [k for k in models.d_variables["params"] if k.startswith("cond_shift")]
+  assert len(shifts) == 3 and all(float(jnp.max(jnp.abs(models.d_variables["params"][k]["kernel"]))) > 0
+                                  for k in shifts)
   images = models.generate(jax.random.normal(jax.random.PRNGKey(0), (3, config.model.z_dim)),
                            jnp.ones((3, len(models.attribute_names))))
   assert images.shape == (3, 32, 32, 3) and bool(jnp.all(jnp.isfinite(images)))
@@ -345,6 +349,7 @@ def test_aux_lr_moves_only_the_attribute_head_at_its_rate():
     ("model.aux_net_width", 8, "the attribute head, which is off; set optim.aux_weight > 0"),
     ("optim.mismatch_weight", -0.5, "must be >= 0"),
     ("optim.mismatch_weight", 1.0, "need model.conditional=True"),
+    ("model.d_cond_shift", True, "attribute shifts need model.conditional=True"),
     ("optim.d_batch", "mixed", "use one of separate, joint"),
     ("optim.aux_lr", -1e-3, "must be >= 0 .0 = D's lr."),
     ("optim.aux_lr", 1e-3, "the attribute head's lr, which is off; set optim.aux_weight > 0"),

@@ -82,6 +82,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.g_cond_spatial = 0      # conditional G: r > 0 adds r attribute maps (4x4, resized) to each BatchNorm's shifts
   c.model.d_stage_projection = False  # projection D: also project every earlier stage's pooled features
   c.model.d_cond_hidden = 0       # projection D: the same for the attributes it projects (0 = linear)
+  c.model.d_cond_shift = False    # conditional D: y shifts every stage's pre-activations (y as input maps)
   c.model.aux_net_width = 0       # D's attribute head reads its own CNN of this stem width (0 = D's features)
 
   c.optim = ml_collections.ConfigDict()
@@ -226,6 +227,9 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
                f"pairs fakes, so train.batch_size ({t.batch_size}) must be even")
   if o.mismatch_weight < 0:
     raise _err("optim.mismatch_weight", o.mismatch_weight, "must be >= 0")
+  if m.d_cond_shift and not m.conditional:
+    raise _err("model.d_cond_shift", m.d_cond_shift, "D's attribute shifts need model.conditional=True; "
+               "set it to False for unconditional runs")
   if o.mismatch_weight and not m.conditional:
     raise _err("optim.mismatch_weight", o.mismatch_weight, "mismatched attributes need "
                "model.conditional=True; set it to 0 for unconditional runs")

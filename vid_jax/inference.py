@@ -90,7 +90,8 @@ LEGACY_DEFAULTS = {("optim", "aux_weight"): 0.0, ("optim", "aux_mode"): "ac",
                    ("model", "d_cond_hidden"): 0, ("optim", "mode_seeking"): 0.0,
                    ("optim", "mismatch_weight"): 0.0, ("model", "aux_net_width"): 0,
                    ("optim", "d_batch"): "separate", ("optim", "aux_lr"): 0.0,
-                   ("model", "g_cond_spatial"): 0, ("model", "d_stage_projection"): False}
+                   ("model", "g_cond_spatial"): 0, ("model", "d_stage_projection"): False,
+                   ("model", "d_cond_shift"): False}
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:

@@ -21,5 +21,6 @@ def build_gan(config):
                     aux_head=bool(num_attributes and config.optim.aux_weight),
                     projection=m.projection, cond_hidden=m.d_cond_hidden,
                     aux_net_width=m.aux_net_width, stage_projection=m.d_stage_projection,
+                    cond_shift=m.d_cond_shift,
                     aux_fake_aware=config.optim.aux_mode in FAKE_AWARE_AUX_MODES)
   return g, d

@@ -56,7 +56,8 @@ class Discriminator(nn.Module):
   is the paper's <V y, sum_hw h>; `"spatial"` is <V y, flatten(h)>, i.e. the final
   4x4 conv's kernel shifted by a linear function of y, so the condition can depend on
   where a feature is (a mouth, a hat brim). With `stage_projection`, each earlier stage's
-  mean-pooled features get a projection term too. With `cond_hidden`, [y, MLP(y)] replaces y in
+  mean-pooled features get a projection term too. With `cond_shift`, every stage's
+  pre-activations are shifted per channel by a linear function of y. With `cond_hidden`, [y, MLP(y)] replaces y in
   the projection. With `aux_head` too, a linear head on the
   same features predicts the attributes (AC-GAN, Odena et al. 2017); `return_aux=True`
   returns (logits, attribute logits [B, A]). With `aux_fake_aware` the head has four
@@ -76,17 +77,31 @@ class Discriminator(nn.Module):
   cond_hidden: int = 0  # > 0: project [y, MLP(y)] instead of y (see below)
   aux_net_width: int = 0  # > 0: the attribute head reads an AttributeNet of this stem width
   stage_projection: bool = False  # also project each earlier stage's mean-pooled features (see below)
+  cond_shift: bool = False  # shift every stage's pre-activations by a linear function of y (see below)
 
   @nn.compact
   def __call__(self, x, attrs=None, *, train: bool, return_features: bool = False,
                return_aux: bool = False, aux_rows: int | None = None):
     stages = num_stages(self.resolution)
+    if self.num_attributes and attrs is None:
+      raise ValueError("a conditional discriminator needs attributes [B, num_attributes]")
+    cond_shift = self.cond_shift and self.num_attributes
     h = x
     features = []
     for i in range(stages):
       h = Conv4(self.width * 2 ** i, impl=self.conv_impl, dtype=self.dtype)(h)
       if i > 0:
         h = _batch_norm(train, self.dtype)(h)
+      if cond_shift:
+        # Each channel's pre-activation shifted by <u_c, y> (after the BatchNorm, which would
+        # otherwise remove it): the same as giving the stage y as constant input maps, so a
+        # feature can fire at a pixel only where the image and the request agree there (brown
+        # hair asked, the fringe of a bald head drawn in another colour), where the projection
+        # terms compare y with features the image alone has already decided. Zero init: D starts
+        # as without it.
+        shift = nn.Dense(h.shape[-1], use_bias=False, name=f"cond_shift_{i}",
+                         kernel_init=nn.initializers.zeros)(2.0 * attrs.astype(jnp.float32) - 1.0)
+        h = h + shift[:, None, None, :].astype(h.dtype)
       h = nn.leaky_relu(h, 0.2)
       features.append(h)
     logits = Conv4(1, stride=1, padding=0, impl=self.conv_impl, dtype=self.dtype)(h)  # [B, 1, 1, 1]
