@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-WORKDIR ?= runs/demo
+DEMO   ?= runs/demo
+WORKDIR ?= $(DEMO)/gan
 CACHE  := runs/cache/avatars64
 
 .PHONY: demo test bench install clean classifier evaluate
@@ -19,11 +20,18 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-# Renders the 20,000-avatar cache once (tools/prepare_data.py), then trains configs/dcgan_avatars.py.
+# The identity designer end to end on the built-in avatars (docs/identity.md): renders the 20,000-avatar
+# cache once, trains what the designer needs at a budget that fits 20 minutes on 2 cores (the demo GAN,
+# a short attribute classifier, the nickname model; each resumes or is skipped when already there),
+# then designs 16 identities across three locales into $(DEMO)/identities/ (open index.html).
 demo: $(VENV)/.installed
 	test -f $(CACHE)/manifest.json || $(PY) tools/prepare_data.py --source=avatars --size=64 --limit=20000 --out=$(CACHE)
-	$(PY) launch.py --config=configs/dcgan_avatars.py --workdir=$(WORKDIR)
-	@echo "samples: $(WORKDIR)/samples/  (tensorboard --logdir $(WORKDIR))"
+	$(PY) launch.py --config=configs/cdcgan_avatars.py:demo --workdir=$(DEMO)/gan
+	test -f $(DEMO)/classifier/classifier.json || $(PY) tools/train_classifier.py \
+	    --config=configs/classifier_avatars.py:steps=400 --workdir=$(DEMO)/classifier --config.data.cache_dir=$(CACHE)
+	$(PY) tools/train_nickname.py --config=configs/nickname.py --workdir=$(DEMO)/nickname
+	$(PY) tools/design.py --num=16 --locale=en_US,zh_CN,ja_JP --keywords=music,travel --seed=0 --out=$(DEMO)/identities
+	@echo "identities: $(DEMO)/identities/index.html  (GAN samples: $(DEMO)/gan/samples/, tensorboard --logdir $(DEMO))"
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -n 2 -q tests

@@ -10,13 +10,18 @@ projection discriminator (Miyato & Koyama 2018) on its 4x4 feature map
 (`model.projection = "spatial"`, the default) with an ADC-GAN attribute head (Hou
 et al. 2022), and a mode-seeking term keeps samples of the same attributes apart (Mao et
 al. 2019); D is matching-aware (Reed et al. 2016): each real image also comes with its
-attributes wrong in one place, as a fake. Variants: those of dcgan_avatars.py (`smoke`).
+attributes wrong in one place, as a fake. Variants: `smoke` (dcgan_avatars.py's few tiny steps,
+for tests) and `demo` (the GAN `make demo` trains for the identity designer: half-width G and
+fewer steps, so the whole demo fits 20 minutes on 2 cores; docs/identity.md).
 """
 from vid_jax import config as vc
 
+DEMO_STEPS = 1200  # `make demo`: fits its 20 minutes with the classifier and nickname runs
+
 
 def get_config(arg=None):
-  c = vc.sibling_config(__file__, "dcgan_avatars", arg)
+  args = vc.parse_arg(arg, smoke=False, demo=False)
+  c = vc.sibling_config(__file__, "dcgan_avatars", "smoke" if args.smoke else None)
   c.model.conditional = True
   c.model.attributes = vc.DEFAULT_CONDITIONAL_ATTRIBUTES
   # An attribute head on D's features with its loss on top of the projection D. Measured on
@@ -60,4 +65,9 @@ def get_config(arg=None):
   # but Brown_Hair 75.6%, FID 10.1, diversity 0.20; one seed and twice the wall time, so not the default.
   # With D's stages shifted by y too (model.d_cond_shift=true, 4,000 steps, 69 min): Brown_Hair
   # 67.6-68.5% and Smiling 87.5-88.6% over three sampling seeds, FID 8.8-9.0; worse, off.
+  if args.demo:
+    c.model.g_width = 32       # the demo GAN's width (ngf 32, as D): ~2x the full-width G's speed
+    c.train.num_steps = DEMO_STEPS
+    c.train.checkpoint_every = 300
+    c.train.sample_every = 300
   return c

@@ -8,7 +8,7 @@ Then point GAN evaluation at it: `--config.eval.classifier_workdir=runs/classifi
 
 Variants (`:arg`, comma-separated): `smoke` (32x32, width 8, a few steps, for
 tests), `res=N` (image side, must match the GAN's for the cleanest features;
-other sizes are resized).
+other sizes are resized), `steps=N` (Adam steps; `make demo` trains a shorter one).
 """
 import ml_collections
 
@@ -16,7 +16,7 @@ from vid_jax import config as vc
 
 
 def get_config(arg=None):
-  args = vc.parse_arg(arg, smoke=False, res=64)
+  args = vc.parse_arg(arg, smoke=False, res=64, steps=1200)
   c = ml_collections.ConfigDict()
   c.data = vc.base_config().data   # same fields as GAN runs (source, num_examples, cache_dir, ...)
   c.data.source = "avatars"
@@ -29,7 +29,7 @@ def get_config(arg=None):
   c.classifier = ml_collections.ConfigDict()
   c.classifier.width = 16          # stem channels; stages double up to 8x
   c.classifier.feature_dim = 256   # feature vector size (domain FID/KID space)
-  c.classifier.steps = 1200        # Adam steps (cosine-decayed learning rate)
+  c.classifier.steps = args.steps  # Adam steps (cosine-decayed learning rate)
   c.classifier.batch_size = 64     # global batch, split over all devices
   c.classifier.lr = 2e-3           # peak Adam learning rate
   c.classifier.holdout = 2000      # held-out examples (the last ones); a value < 1 is a fraction

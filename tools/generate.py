@@ -23,30 +23,6 @@ _TRUNCATION = flags.DEFINE_float("truncation", 0.0, "Latent truncation: 0 = z ~ 
 flags.mark_flags_as_required(["workdir"])
 
 
-def request_attributes(models, key, n, wanted, unwanted):
-  """[n, A] attribute vectors: wanted=1, unwanted=0, the rest from the data's marginals."""
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  names = models.attribute_names
-  if not names:
-    if wanted or unwanted:
-      raise UserError(f"--attrs/--not need a conditional run; {_WORKDIR.value} was trained unconditionally "
-                      "(model.conditional=False)")
-    return None
-  for a in list(wanted) + list(unwanted):
-    if a not in names:
-      raise UserError(f"attribute {a!r} is not conditioned in this run; use some of: {', '.join(names)}")
-  both = set(wanted) & set(unwanted)
-  if both:
-    raise UserError(f"attribute(s) {sorted(both)} are in both --attrs and --not")
-  y = models.sample_attributes(key, n)
-  for a in wanted:
-    y = y.at[:, names.index(a)].set(1.0)
-  for a in unwanted:
-    y = y.at[:, names.index(a)].set(0.0)
-  return jnp.asarray(y)
-
-
 def main(argv):
   del argv
   import jax  # pylint: disable=g-import-not-at-top
@@ -60,7 +36,7 @@ def main(argv):
     models = inference.load_models(_WORKDIR.value, step=_STEP.value)
     k_z, k_y = jax.random.split(jax.random.PRNGKey(_SEED.value))
     z = inference.sample_latents(k_z, _NUM.value, models.z_dim, truncation)
-    y = request_attributes(models, k_y, _NUM.value, _ATTRS.value, getattr(flags.FLAGS, "not"))
+    y = inference.request_attributes(models, k_y, _NUM.value, _ATTRS.value, getattr(flags.FLAGS, "not"))
     images = writer.to_uint8(jax.device_get(jax.jit(models.generate)(z, y)))
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)

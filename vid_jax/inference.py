@@ -83,6 +83,35 @@ class Models:
     return jax.random.bernoulli(key, p, (n, p.shape[0])).astype(jnp.float32)
 
 
+def request_attributes(models: "Models", key, n: int, wanted, unwanted):
+  """Attribute vectors [n, A] for a request: wanted = 1, unwanted = 0, the rest drawn from the
+  data's marginals (so identities that ask for nothing else still differ). None for
+  unconditional models (which accept no request).
+
+  Raises:
+    UserError: an attribute the run is not conditioned on, one both wanted and unwanted, or a
+      request to an unconditional run.
+  """
+  names = models.attribute_names
+  if not names:
+    if wanted or unwanted:
+      raise UserError("--attrs/--not need a conditional run; this workdir was trained "
+                      "unconditionally (model.conditional=False); train configs/cdcgan_avatars.py")
+    return None
+  for a in list(wanted) + list(unwanted):
+    if a not in names:
+      raise UserError(f"attribute {a!r} is not conditioned in this run; use some of: {', '.join(names)}")
+  both = set(wanted) & set(unwanted)
+  if both:
+    raise UserError(f"attribute(s) {sorted(both)} are in both --attrs and --not")
+  y = models.sample_attributes(key, n)
+  for a in wanted:
+    y = y.at[:, names.index(a)].set(1.0)
+  for a in unwanted:
+    y = y.at[:, names.index(a)].set(0.0)
+  return y
+
+
 # Fields added after runs were written, with the value those older runs trained with.
 LEGACY_DEFAULTS = {("optim", "aux_weight"): 0.0, ("optim", "aux_mode"): "ac",
                    ("model", "projection"): "pooled", ("optim", "lr_decay_start"): 0,

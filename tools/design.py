@@ -1,0 +1,97 @@
+r"""Designs virtual identities (avatar, cover, nickname, bio) from a person's wishes.
+
+  python tools/design.py --out=me/          # after `make demo`: every model flag defaults to its runs
+  python tools/design.py --workdir=runs/cdcgan --classifier_workdir=runs/classifier \
+      --nickname_workdir=runs/nickname --locale=zh_CN --keywords=猫,摄影 --attrs=Smiling,Eyeglasses \
+      --not=Wearing_Hat --style=cartoon --num=4 --seed=7 --out=me/ [--taken=handles.txt]
+
+Writes NNN/{avatar.png, avatar_256.png, cover.png, identity.json}, identities.json and a
+self-contained index.html into --out (docs/identity.md). The same flags give the same files.
+"""
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from vid_jax.errors import UserError
+from vid_jax.identity import avatar as avatar_lib
+from vid_jax.identity import cards
+from vid_jax.identity import designer
+from vid_jax.identity import locales as locales_lib
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", "runs/demo/gan", "Conditional GAN workdir (default: the one `make demo` trains).")
+flags.DEFINE_string("classifier_workdir", "runs/demo/classifier",
+                    "Attribute classifier workdir (default: `make demo`'s); '' = none (no refinement, "
+                    "pixel-space originality, no predicted attributes).")
+flags.DEFINE_string("nickname_workdir", "runs/demo/nickname",
+                    "Nickname model workdir (tools/train_nickname.py; default: `make demo`'s).")
+flags.DEFINE_list("locale", ["en_US"], f"Locale(s), one of {', '.join(locales_lib.LOCALES)}; "
+                  "with several, identities take them in turn.")
+flags.DEFINE_list("keywords", [], "Interests or theme words, in the locale's script or Latin (<= 8).")
+flags.DEFINE_list("attrs", [], "CelebA attributes the avatar should have, e.g. Smiling,Eyeglasses.")
+flags.DEFINE_list("not", [], "CelebA attributes the avatar should not have, e.g. Wearing_Hat.")
+flags.DEFINE_string("style", "none", f"Look of avatar and cover: {', '.join(avatar_lib.STYLES)}.")
+flags.DEFINE_integer("num", 4, "Identities to design.")
+flags.DEFINE_integer("seed", 0, "Seed: the same flags and seed give the same identities.")
+flags.DEFINE_string("out", None, "Output folder (new, empty, or an earlier design to replace).")
+flags.DEFINE_string("taken", "", "A file of handles already taken (one per line); never proposed.")
+flags.DEFINE_enum("cover", designer.cover_lib.DEFAULT_MODE, list(designer.COVER_MODES),
+                  "Cover: pattern (seeded by the handle, in the avatar's palette) or tiles (neighbouring "
+                  "latents of the avatar, seams optimised by gradient descent, then feathered).")
+flags.DEFINE_integer("refine_budget", 128, "Generator evaluations per avatar for the RL refiner over z "
+                     "(0 = off; needs a classifier).")
+flags.DEFINE_integer("reference_images", designer.REFERENCE_IMAGES,
+                     "Training images the originality check compares with (0 = off).")
+
+
+def read_taken(path: str) -> frozenset:
+  """Handles in a text file, one per line (case-insensitive, '@' optional)."""
+  if not path:
+    return frozenset()
+  try:
+    with open(path, encoding="utf-8") as f:
+      return frozenset(line.strip().lstrip("@").lower() for line in f if line.strip())
+  except (OSError, UnicodeDecodeError) as e:
+    raise UserError(f"--taken={path} cannot be read ({e}); give a UTF-8 text file, one handle per line") from e
+
+
+def run():
+  if not FLAGS.out:
+    raise UserError("--out is required: the folder for the identity cards, e.g. --out=me/")
+  out = cards.check_out_dir(FLAGS.out)
+  taken = read_taken(FLAGS.taken)
+  for loc in FLAGS.locale:  # cheap checks before any model loads
+    locales_lib.check_locale(loc)
+  models = designer.load_designer_models(workdir=FLAGS.workdir, classifier_workdir=FLAGS.classifier_workdir,
+                                         nickname_workdir=FLAGS.nickname_workdir,
+                                         reference_images=FLAGS.reference_images)
+  wishes = designer.make_wishes(models, locales=FLAGS.locale, keywords=FLAGS.keywords, attrs=FLAGS.attrs,
+                                avoid=getattr(FLAGS, "not"), style=FLAGS.style, num=FLAGS.num,
+                                seed=FLAGS.seed, taken=taken, cover_mode=FLAGS.cover,
+                                refine_budget=FLAGS.refine_budget)
+  design = designer.design_identities(models, wishes)
+  cards.write_design(out, design)
+  st = design.stats
+  print(f"wrote {len(design.identities)} identities to {out} (open {out}/index.html); "
+        f"nickname rejection rate {st['nickname']['rejection_rate']:.3f}, "
+        f"{st['avatars_resampled']} avatar(s) redrawn as near-copies, "
+        f"{st['timings_ms_per_identity']['total']:.0f} ms per identity")
+
+
+def main(argv):
+  if len(argv) > 1:
+    print(f"error: unexpected arguments {argv[1:]}; every input is a --flag (see --help)", file=sys.stderr)
+    sys.exit(2)
+  if not FLAGS["verbosity"].present:  # orbax logs every restore at INFO
+    logging.set_verbosity(logging.WARNING)
+  try:
+    run()
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main)
