@@ -31,7 +31,7 @@ _LOCALES = flags.DEFINE_list("locale", ["en_US", "zh_CN", "ja_JP"], "Locales, ta
 _KEYWORDS = flags.DEFINE_list("keywords", ["music", "travel"], "Keywords.")
 _ATTRS = flags.DEFINE_list("attrs", ["Smiling"], "Wanted attributes.")
 _STYLE = flags.DEFINE_string("style", "none", "Style.")
-_REFINE = flags.DEFINE_integer("refine_budget", 128, "RL refiner budget per avatar.")
+_REFINE = flags.DEFINE_integer("refine_budget", designer.REFINE_BUDGET, "RL refiner budget per avatar.")
 
 
 def _commit() -> str:

@@ -24,7 +24,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", "runs/demo/gan", "Conditional GAN workdir (default: the one `make demo` trains).")
 flags.DEFINE_string("classifier_workdir", "runs/demo/classifier",
                     "Attribute classifier workdir (default: `make demo`'s); '' = none (no refinement, "
-                    "pixel-space originality, no predicted attributes).")
+                    "no predicted attributes).")
 flags.DEFINE_string("nickname_workdir", "runs/demo/nickname",
                     "Nickname model workdir (tools/train_nickname.py; default: `make demo`'s).")
 flags.DEFINE_list("locale", ["en_US"], f"Locale(s), one of {', '.join(locales_lib.LOCALES)}; "
@@ -40,7 +40,7 @@ flags.DEFINE_string("taken", "", "A file of handles already taken (one per line)
 flags.DEFINE_enum("cover", designer.cover_lib.DEFAULT_MODE, list(designer.COVER_MODES),
                   "Cover: pattern (seeded by the handle, in the avatar's palette) or tiles (neighbouring "
                   "latents of the avatar, seams optimised by gradient descent, then feathered).")
-flags.DEFINE_integer("refine_budget", 128, "Generator evaluations per avatar for the RL refiner over z "
+flags.DEFINE_integer("refine_budget", designer.REFINE_BUDGET, "Generator evaluations per avatar for the RL refiner over z "
                      "(0 = off; needs a classifier).")
 flags.DEFINE_integer("reference_images", designer.REFERENCE_IMAGES,
                      "Training images the originality check compares with (0 = off).")

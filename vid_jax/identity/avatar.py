@@ -33,10 +33,10 @@ class AvatarResult:
     y: float32 [N, A] attribute vectors G was given (None for unconditional runs).
     predicted: float32 [N, C] classifier probabilities of `raw` (None without a classifier).
     reward: float32 [N] the refiner's reward of z (None when not refined).
-    nearest: float32 [N] distance to the nearest training image (feature space of `space`).
+    nearest: float32 [N] distance to the nearest training image (in the space `space`).
     typical: float: median nearest-neighbour distance among training images (same space).
     resampled: int32 [N] how often each avatar was drawn again as a near-copy.
-    space: "classifier" or "pixels".
+    space: the references' space ("pixels" or "classifier"; "" without references).
   """
   raw: np.ndarray
   images: np.ndarray
@@ -99,12 +99,12 @@ def design_avatars(models, *, key, num: int, wanted=(), unwanted=(), classifier=
     key: PRNG key; the same key gives the same avatars.
     num: identities N.
     wanted / unwanted: attribute names to set / clear (others drawn from the data's marginals).
-    classifier: optional attribute classifier: the refiner's judge, `predicted`, and the
-      feature space of the originality check.
+    classifier: optional attribute classifier: the refiner's judge and `predicted`.
     refine_budget: generator evaluations per identity for REINFORCE over z (0 = off; needs a
       classifier).
     style: one of STYLES.
-    references: training images' features for the originality check (None = skip it).
+    references: training images' features for the originality check (None = skip it); its
+      `feature_fn` maps the avatars into the same space.
     near_copy_ratio: an avatar nearer a training image than this fraction of the typical
       real-to-real distance is drawn again.
 
@@ -121,12 +121,11 @@ def design_avatars(models, *, key, num: int, wanted=(), unwanted=(), classifier=
   else:
     z = inference.sample_latents(k_z, num, models.z_dim)
   raw = generate(z, y)
-  features = _features_fn(classifier, references)
   resampled = np.zeros((num,), np.int32)
   nearest, typical = np.zeros((num,), np.float32), 0.0
   if references is not None:
     typical = references.typical
-    nearest, _ = originality.nearest_distances(features(raw), references.features)
+    nearest, _ = originality.nearest_distances(references.feature_fn(raw), references.features)
     for r in range(MAX_RESAMPLE_ROUNDS):
       copies = originality.near_copy_mask(nearest, typical, ratio=near_copy_ratio)
       if not bool(jnp.any(copies)):
@@ -135,19 +134,14 @@ def design_avatars(models, *, key, num: int, wanted=(), unwanted=(), classifier=
       z_new = inference.sample_latents(jax.random.fold_in(k_again, r), num, models.z_dim)
       z = jnp.where(copies[:, None], z_new, z)
       raw = generate(z, y)
-      nearest, _ = originality.nearest_distances(features(raw), references.features)
+      nearest, _ = originality.nearest_distances(references.feature_fn(raw), references.features)
       resampled = resampled + np.asarray(copies, np.int32)
   images = raw if style == "none" else style_lib.stylize(raw, style)
   predicted = None if classifier is None else classifier.probabilities(raw)
   host = lambda x: None if x is None else np.asarray(jax.device_get(x), np.float32)
   return AvatarResult(raw=host(raw), images=host(images), z=host(z), y=host(y), predicted=host(predicted),
                       reward=host(reward), nearest=host(nearest), typical=float(typical),
-                      resampled=resampled, space="pixels" if classifier is None else "classifier")
-
-
-def _features_fn(classifier, references):
-  """images [B, R, R, 3] -> [B, F] in the references' space."""
-  return None if references is None else references.feature_fn
+                      resampled=resampled, space="" if references is None else references.space)
 
 
 def predicted_dict(names, probabilities) -> dict[str, float]:
