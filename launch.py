@@ -7,7 +7,11 @@ import os
 import sys
 
 from absl import app, flags, logging
+import jax
 from ml_collections import config_flags
+
+from vid_jax import train
+from vid_jax.errors import NonFiniteLossError, UserError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:arg]).",
                                           lock_config=True)
@@ -21,11 +25,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  import jax  # pylint: disable=g-import-not-at-top
   if _MULTIHOST.value or os.environ.get("JAX_COORDINATOR_ADDRESS"):
     jax.distributed.initialize()
-  from vid_jax import train  # pylint: disable=g-import-not-at-top
-  from vid_jax.errors import NonFiniteLossError, UserError  # pylint: disable=g-import-not-at-top
   logging.info("JAX %s: process %d/%d, %d devices (%s)", jax.__version__, jax.process_index(),
                jax.process_count(), jax.device_count(), jax.default_backend())
   try:

@@ -13,6 +13,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from vid_jax import testing, train
 from vid_jax.errors import UserError
 from vid_jax.refiners import adversarial as adv
 
@@ -360,7 +361,6 @@ def test_robustness_eps_flag_parsing():
 
 @pytest.fixture(scope="module")
 def robust_workdir(tmp_path_factory):
-  from vid_jax import testing, train  # pylint: disable=g-import-not-at-top
   config = testing.load_config_file("dcgan_avatars_robust", "smoke")
   for field in ("num_steps", "log_every", "checkpoint_every", "sample_every"):
     config.train[field] = 2
@@ -370,7 +370,6 @@ def robust_workdir(tmp_path_factory):
 
 
 def test_robust_config_is_the_base_plus_adversarial_training():
-  from vid_jax import testing  # pylint: disable=g-import-not-at-top
   for arg in (None, "smoke"):
     base = testing.load_config_file("dcgan_avatars", arg).to_dict()
     robust = testing.load_config_file("dcgan_avatars_robust", arg).to_dict()

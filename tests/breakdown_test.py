@@ -9,8 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from vid_jax import testing
 from vid_jax.errors import UserError
 from vid_jax.metrics import breakdown
+from vid_jax.models import classifier as clf_lib
 from vid_jax.testing import REPO, load_config_file
 
 NAMES = ["Brown_Hair", "Black_Hair", "Smiling"]
@@ -97,8 +99,6 @@ def test_attribute_report_finds_where_a_fake_generator_fails(z_dependent):
 
 @pytest.fixture(scope="module")
 def workdirs(tmp_path_factory):
-  from vid_jax import testing  # pylint: disable=g-import-not-at-top
-  from vid_jax.models import classifier as clf_lib  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp("report")
   gan = testing.make_tiny_workdir(str(root / "cgan"), conditional=True, steps=2)
   config = load_config_file("classifier_avatars", "smoke")

@@ -6,6 +6,7 @@ import pytest
 
 from vid_jax import config as config_lib
 from vid_jax import testing
+from vid_jax import validation
 from vid_jax.errors import UserError
 
 CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(testing.REPO, "configs", "*.py")))
@@ -16,7 +17,7 @@ CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(testin
 def test_config_validates(name, arg):
   config = testing.load_config_file(name, arg)
   if "model" in config and "train" in config and "refiners" in config:
-    config_lib.validate(config, device_count=8)
+    validation.validate(config, device_count=8)
     assert config.train.batch_size % 8 == 0
 
 
@@ -31,4 +32,4 @@ def test_conditional_attribute_names_are_checked():
   config = testing.load_config_file("cdcgan_avatars", "smoke")
   config.model.attributes = "Smiling,Wearing_Cape"
   with pytest.raises(UserError, match="Wearing_Cape"):
-    config_lib.validate(config, device_count=1)
+    validation.validate(config, device_count=1)

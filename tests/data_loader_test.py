@@ -1,6 +1,8 @@
 """Tests for the grain loader: determinism, epochs, sharding, resume, flips."""
 import json
 
+import jax
+
 import numpy as np
 import pytest
 
@@ -160,7 +162,6 @@ def test_bad_batch_settings():
 
 def test_default_process_sharding_uses_jax():
   it = data.make_loader(IndexSource(16), global_batch_size=8, seed=0)
-  import jax
   assert it.process_count == jax.process_count() == 1
   assert len(_ids(next(it))) == 8
 

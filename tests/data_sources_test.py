@@ -1,4 +1,5 @@
 """Tests for CelebA (mocked TFDS), image folders and the prepared cache."""
+import io
 import json
 import logging
 import os
@@ -65,7 +66,6 @@ def test_celeba_not_prepared_is_one_clear_error(tmp_path):
 
 
 def _jpeg_bytes(arr, **kw):
-  import io
   buf = io.BytesIO()
   Image.fromarray(arr).save(buf, "JPEG", **kw)
   return buf.getvalue()

@@ -6,6 +6,8 @@ import pytest
 
 from vid_jax.errors import UserError
 from vid_jax.models import fast_conv
+from vid_jax.models.discriminator import Discriminator
+from vid_jax.models.generator import Generator
 from vid_jax.models.layers import Conv4, ConvT4, resolve_conv_impl
 
 BATCH = 2
@@ -141,8 +143,6 @@ def test_unsupported_stride_padding_raises():
 
 
 def test_generator_and_discriminator_native_equals_fast():
-  from vid_jax.models.discriminator import Discriminator  # pylint: disable=g-import-not-at-top
-  from vid_jax.models.generator import Generator  # pylint: disable=g-import-not-at-top
   z = jnp.asarray(np.random.default_rng(0).standard_normal((BATCH, 100), dtype=np.float32))
   g_native, g_fast = (Generator(resolution=64, width=64, conv_impl=i) for i in ("native", "fast"))
   d_native, d_fast = (Discriminator(resolution=64, width=64, conv_impl=i) for i in ("native", "fast"))

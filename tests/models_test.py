@@ -6,6 +6,7 @@ import pytest
 
 from vid_jax.models import Discriminator, Generator
 from vid_jax.models import generator as generator_lib
+from vid_jax.train_state import standing_batch_stats
 
 
 def _count(tree):
@@ -169,7 +170,6 @@ def test_unsupported_resolution():
 
 
 def test_standing_batch_stats():
-  from vid_jax.train_state import standing_batch_stats  # pylint: disable=g-import-not-at-top
   g = Generator(resolution=32, width=8, num_attributes=3)
   rng = np.random.default_rng(0)
   z = jnp.asarray(rng.standard_normal((128, 100), dtype=np.float32))

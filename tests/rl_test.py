@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from vid_jax import testing
 from vid_jax.errors import UserError
 from vid_jax.refiners import rl
 from vid_jax.refiners import rl_rewards
@@ -543,7 +544,6 @@ def test_model_task_without_classifier():
 
 @pytest.fixture(scope="module")
 def tiny_workdir(tmp_path_factory):
-  from vid_jax import testing  # pylint: disable=g-import-not-at-top
   return testing.make_tiny_workdir(str(tmp_path_factory.mktemp("rl_run")))
 
 

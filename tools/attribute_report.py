@@ -16,6 +16,9 @@ import sys
 
 from absl import app, flags
 
+from vid_jax.errors import UserError
+from vid_jax.metrics import breakdown
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of a conditional run.")
 _CLASSIFIER = flags.DEFINE_string("classifier_workdir", None,
                                   "Attribute classifier workdir (default: the run's "
@@ -33,8 +36,6 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  from vid_jax.metrics import breakdown  # pylint: disable=g-import-not-at-top
   try:
     result = breakdown.report_workdir(
         _WORKDIR.value, classifier_workdir=_CLASSIFIER.value,

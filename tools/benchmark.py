@@ -16,7 +16,17 @@ import sys
 import time
 
 from absl import app, flags
+import jax
 from ml_collections import config_flags
+import numpy as np
+
+from vid_jax import sharding as shard_lib
+from vid_jax import train_state as ts_lib
+from vid_jax import validation
+from vid_jax.errors import UserError
+from vid_jax.models import build_gan, resolve_conv_impl
+from vid_jax.train import step_options
+from vid_jax.train_step import make_multi_step, make_train_step
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/dcgan_celeba64.py", "Experiment config.",
                                           lock_config=False)
@@ -33,16 +43,8 @@ _PEER_SCRIPT = flags.DEFINE_string("peer_script", "../shared/peers/torch_dcgan.p
 
 
 def _bench_ours(config, *, steps, warmup, rounds):
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from vid_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  from vid_jax import sharding as shard_lib  # pylint: disable=g-import-not-at-top
-  from vid_jax import train_state as ts_lib  # pylint: disable=g-import-not-at-top
-  from vid_jax.models import build_gan, resolve_conv_impl  # pylint: disable=g-import-not-at-top
-  from vid_jax.train import step_options  # pylint: disable=g-import-not-at-top
-  from vid_jax.train_step import make_multi_step, make_train_step  # pylint: disable=g-import-not-at-top
 
-  config_lib.validate(config, device_count=jax.device_count(), process_count=jax.process_count())
+  validation.validate(config, device_count=jax.device_count(), process_count=jax.process_count())
   g, d = build_gan(config)
   mesh = shard_lib.make_mesh()
   rep = shard_lib.replicated(mesh)
@@ -116,7 +118,6 @@ def main(argv):
     config.model.dtype = _DTYPE.value
   if _IMPL.value:
     config.model.conv_impl = _IMPL.value
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   try:
     result, one_round = _bench_ours(config, steps=_STEPS.value, warmup=_WARMUP.value, rounds=_ROUNDS.value)
   except UserError as e:

@@ -15,6 +15,12 @@ import sys
 import time
 
 from absl import app, flags
+import jax
+import jax.numpy as jnp
+
+from vid_jax.errors import UserError
+from vid_jax.models import Discriminator, resolve_conv_impl
+from vid_jax.refiners import adversarial
 
 _BATCH = flags.DEFINE_integer("batch", 256, "Images per batch.")
 _RES = flags.DEFINE_integer("resolution", 64, "Image side (32, 64 or 128).")
@@ -27,7 +33,6 @@ _UNROLL = flags.DEFINE_integer("unroll", 1, "fori_loop unroll factor of the PGD 
 
 
 def _median_seconds(fn, reps):
-  import jax  # pylint: disable=g-import-not-at-top
   jax.block_until_ready(fn())  # compile + warm up
   times = []
   for _ in range(reps):
@@ -39,11 +44,6 @@ def _median_seconds(fn, reps):
 
 def benchmark(*, batch, resolution, width, steps, reps, norm, conv_impl, unroll=1) -> dict:
   """Times PGD and one input-gradient pass; returns the JSON record."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  from vid_jax.models import Discriminator, resolve_conv_impl  # pylint: disable=g-import-not-at-top
-  from vid_jax.refiners import adversarial  # pylint: disable=g-import-not-at-top
 
   for name, value in (("--batch", batch), ("--steps", steps), ("--reps", reps), ("--width", width),
                       ("--unroll", unroll)):
@@ -78,7 +78,6 @@ def main(argv):
   if len(argv) > 1:
     print(f"error: unexpected arguments {argv[1:]}; use --flags", file=sys.stderr)
     return 2
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   try:
     record = benchmark(batch=_BATCH.value, resolution=_RES.value, width=_WIDTH.value,
                        steps=_STEPS.value, reps=_REPS.value, norm=_NORM.value,

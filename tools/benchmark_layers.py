@@ -20,6 +20,12 @@ import json
 import time
 
 from absl import app, flags
+import jax
+import jax.numpy as jnp
+
+from vid_jax.errors import UserError
+from vid_jax.models import fast_conv
+from vid_jax.models import fast_conv as fc
 
 _RESOLUTION = flags.DEFINE_integer("resolution", 64, "Model resolution: 32, 64 or 128.")
 _WIDTH = flags.DEFINE_integer("width", 64, "Model width (channels of D's first layer).")
@@ -36,7 +42,6 @@ _MATMUL = flags.DEFINE_list("matmul", ["4096", "1024", "1024"], "M,K,N of the re
 
 def _time(fn, args, *, rounds: int, slow_s: float) -> float:
   """Best wall seconds of a compiled `fn(*args)` over `rounds` calls."""
-  import jax  # pylint: disable=g-import-not-at-top
   compiled = jax.jit(fn).lower(*args).compile()
   best = float("inf")
   for _ in range(rounds):
@@ -50,8 +55,6 @@ def _time(fn, args, *, rounds: int, slow_s: float) -> float:
 
 def _layer_fns(layer, impl: str):
   """(forward, input-gradient, weight-gradient) functions of one layer."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from vid_jax.models import fast_conv  # pylint: disable=g-import-not-at-top
   if layer.transposed:
     f = fast_conv.conv_transpose4 if impl == "fast" else fast_conv.native_conv_transpose4
   else:
@@ -64,7 +67,6 @@ def _layer_fns(layer, impl: str):
 
 def _form_fns(layer, x, kernel, g):
   """{pass.form: (fn, args)} for one stride-2 layer: every formulation fast_conv has."""
-  from vid_jax.models import fast_conv as fc  # pylint: disable=g-import-not-at-top
   fast_fwd, fast_dx, fast_dw = _layer_fns(layer, "fast")
   if layer.transposed:  # x [B, h, h, C] -> [B, 2h, 2h, D]; its dx is a conv of g, its dw a conv grad
     kt = fc._flip_swap(kernel)  # pylint: disable=protected-access
@@ -101,8 +103,6 @@ def _form_fns(layer, x, kernel, g):
 
 
 def _matmul_reference(m: int, k: int, n: int, dtype, *, rounds: int) -> dict:
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   a = jax.random.normal(jax.random.PRNGKey(0), (m, k), dtype)
   b = jax.random.normal(jax.random.PRNGKey(1), (k, n), dtype)
   s = _time(jnp.dot, (a, b), rounds=max(rounds, 3), slow_s=float("inf"))
@@ -113,10 +113,6 @@ def _matmul_reference(m: int, k: int, n: int, dtype, *, rounds: int) -> dict:
 def run(*, resolution: int, width: int, z_dim: int, batch: int, dtype_name: str, impls, layer_names,
         rounds: int, slow_s: float, matmul, forms: bool = False):
   """Yields the JSON-able result dicts: the matmul reference, then one per layer."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  from vid_jax.models import fast_conv  # pylint: disable=g-import-not-at-top
 
   if resolution not in (32, 64, 128):
     raise UserError(f"--resolution={resolution} is not supported; use 32, 64 or 128")

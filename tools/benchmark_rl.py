@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vid_jax.errors import UserError
+from vid_jax.models import Discriminator, Generator
 from vid_jax.refiners import rl
 from vid_jax.refiners import rl_rewards
 
@@ -64,7 +65,6 @@ def _models(kind, z_dim, key):
     return (lambda z, attrs=None: g.apply(g_vars, z),
             lambda x, attrs=None: flat(x)[:, 0],
             lambda x: flat(x)[:, 1:])
-  from vid_jax.models import Discriminator, Generator  # pylint: disable=g-import-not-at-top
   g = Generator(resolution=32, z_dim=z_dim, width=8)
   d = Discriminator(resolution=32, width=8)
   g_vars = g.init(kg, jnp.zeros((2, z_dim)), train=False)

@@ -17,7 +17,11 @@ import time
 
 from absl import app
 from absl import flags
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+from vid_jax.refiners import style as st
 
 _BATCH = flags.DEFINE_integer("batch", 64, "Filter batch size.")
 _SIZE = flags.DEFINE_integer("size", 64, "Filter image size.")
@@ -31,7 +35,6 @@ _NEURAL_BATCH = flags.DEFINE_integer("neural_batch", 1, "Neural contents.")
 def _images(n, size, seed=0):
   """A batch of real-looking images in [-1, 1]: astronaut crops if skimage is
   installed, else smooth noise (speed does not depend on content)."""
-  import jax  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed)
   try:
     from skimage import data  # pylint: disable=g-import-not-at-top
@@ -49,7 +52,6 @@ def _images(n, size, seed=0):
 
 
 def _time(fn, *args, reps):
-  import jax  # pylint: disable=g-import-not-at-top
   t0 = time.perf_counter()
   jax.block_until_ready(fn(*args))
   compile_s = time.perf_counter() - t0
@@ -63,9 +65,6 @@ def _time(fn, *args, reps):
 
 def main(argv):
   del argv
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from vid_jax.refiners import style as st  # pylint: disable=g-import-not-at-top
 
   images = jnp.asarray(_images(_BATCH.value, _SIZE.value))
   reference = jnp.asarray(_images(1, _SIZE.value, seed=1)[0])

@@ -15,6 +15,13 @@ import sys
 
 from absl import app, flags
 
+from vid_jax import config as vc
+from vid_jax.data import avatars
+from vid_jax.data.attributes import ATTRIBUTE_INDEX, parse_attribute_list
+from vid_jax.errors import UserError
+from vid_jax.metrics import evaluate
+from vid_jax.models import classifier as clf_lib
+
 _CLASSIFIER = flags.DEFINE_string("classifier_workdir", None, "Attribute classifier workdir.")
 _NUM = flags.DEFINE_integer("num_images", 1000, "Fresh avatars to render.")
 _DATA_SEED = flags.DEFINE_integer("data_seed", 7, "Avatar dataset seed (not the classifier's).")
@@ -26,17 +33,10 @@ flags.mark_flags_as_required(["classifier_workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from vid_jax import config as vc  # pylint: disable=g-import-not-at-top
-  from vid_jax.data import avatars  # pylint: disable=g-import-not-at-top
-  from vid_jax.data.attributes import ATTRIBUTE_INDEX  # pylint: disable=g-import-not-at-top
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  from vid_jax.metrics import evaluate  # pylint: disable=g-import-not-at-top
-  from vid_jax.models import classifier as clf_lib  # pylint: disable=g-import-not-at-top
   try:
     if _NUM.value < 1:
       raise UserError(f"--num_images={_NUM.value}: give a positive number of avatars")
-    names = [a.strip() for a in (_ATTRS.value or vc.DEFAULT_CONDITIONAL_ATTRIBUTES).split(",")
-             if a.strip()]
+    names = list(parse_attribute_list(_ATTRS.value or vc.DEFAULT_CONDITIONAL_ATTRIBUTES))
     unknown = [a for a in names if a not in ATTRIBUTE_INDEX]
     if unknown:
       raise UserError(f"--attributes: unknown {unknown}; use CelebA names such as Smiling,Eyeglasses")

@@ -10,9 +10,13 @@ PyTorch layout, float32) is all vid_jax needs afterwards:
   python tools/evaluate.py --workdir=runs/demo --inception=pt_inception.npz
 """
 import hashlib
+import os
 import sys
 
 from absl import app, flags
+
+from vid_jax.errors import UserError
+from vid_jax.metrics import inception
 
 _PTH = flags.DEFINE_string("pth", None, "pytorch-fid state_dict file (.pth).")
 _OUT = flags.DEFINE_string("out", None, "Output .npz path.")
@@ -21,8 +25,6 @@ flags.mark_flags_as_required(["pth", "out"])
 
 def read_pth(path: str) -> dict:
   """The state_dict in `path` as {name: numpy array} (needs torch)."""
-  import os  # pylint: disable=g-import-not-at-top
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   if not os.path.isfile(path):
     raise UserError(f"--pth={path!r} does not exist; give pytorch-fid's "
                     "pt_inception-2015-12-05-6726825d.pth")
@@ -45,8 +47,6 @@ def read_pth(path: str) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  from vid_jax.metrics import inception  # pylint: disable=g-import-not-at-top
   sha = ""
   try:
     state_dict = read_pth(_PTH.value)

@@ -16,6 +16,9 @@ import sys
 
 from absl import app, flags
 
+from vid_jax.errors import UserError
+from vid_jax.metrics import evaluate
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (launch.py --workdir).")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", None,
                                     "Generated and real images (default: the run's eval.num_samples).")
@@ -34,8 +37,6 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  from vid_jax.metrics import evaluate  # pylint: disable=g-import-not-at-top
   try:
     result = evaluate.evaluate_workdir(
         _WORKDIR.value, num_samples=_NUM_SAMPLES.value, classifier_workdir=_CLASSIFIER.value,

@@ -9,6 +9,11 @@ conditioned attribute is drawn from the training data's marginals.
 import sys
 
 from absl import app, flags
+import jax
+import numpy as np
+
+from vid_jax import inference, writer
+from vid_jax.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (launch.py --workdir).")
 _NUM = flags.DEFINE_integer("num", 64, "Number of images.")
@@ -25,10 +30,6 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv):
   del argv
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from vid_jax import inference, writer  # pylint: disable=g-import-not-at-top
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   try:
     if _NUM.value < 1:
       raise UserError(f"--num={_NUM.value}: give a positive number of images")

@@ -24,6 +24,7 @@ from PIL import Image
 from vid_jax import inference
 from vid_jax import sharding
 from vid_jax.errors import UserError
+from vid_jax.models import classifier as clf_lib
 from vid_jax.refiners import rl
 from vid_jax.refiners import rl_rewards
 
@@ -114,11 +115,6 @@ def run(argv):
 
   classifier = None
   if FLAGS.classifier_workdir:
-    try:
-      from vid_jax.models import classifier as clf_lib  # pylint: disable=g-import-not-at-top
-    except ImportError as e:
-      raise UserError("--classifier_workdir needs vid_jax.models.classifier, "
-                      f"which failed to import ({e})") from e
     classifier = clf_lib.load_classifier(FLAGS.classifier_workdir)
 
   key = jax.random.key(FLAGS.seed)

@@ -19,6 +19,13 @@ import os
 import sys
 
 from absl import app, flags
+import jax
+import numpy as np
+
+from vid_jax import data, inference
+from vid_jax.data.attributes import ATTRIBUTE_INDEX
+from vid_jax.errors import UserError
+from vid_jax.refiners import adversarial
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (launch.py --workdir).")
 _EPS = flags.DEFINE_string("eps", "0,1/255,2/255,4/255,8/255",
@@ -43,7 +50,6 @@ def parse_eps_list(text: str) -> list[float]:
   Raises:
     UserError: on an empty, non-numeric, negative or > 1 entry.
   """
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   parts = [p.strip() for p in text.split(",")]
   if not text.strip() or any(not p for p in parts):
     raise UserError(f"--eps={text!r}: give comma-separated budgets such as 0,1/255,2/255")
@@ -82,12 +88,6 @@ def format_table(report: dict) -> str:
 def run(workdir, *, eps_text, num, steps, rel_step, norm, batch_size, seed, step=None,
         json_out=None) -> dict:
   """Loads the run, builds reals and fakes, attacks D; returns (and writes) the report."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from vid_jax import data, inference  # pylint: disable=g-import-not-at-top
-  from vid_jax.data.attributes import ATTRIBUTE_INDEX  # pylint: disable=g-import-not-at-top
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  from vid_jax.refiners import adversarial  # pylint: disable=g-import-not-at-top
 
   eps_grid = parse_eps_list(eps_text)
   for name, value, low in (("--num", num, 1), ("--steps", steps, 1), ("--batch_size", batch_size, 1)):
@@ -135,7 +135,6 @@ def main(argv):
   if len(argv) > 1:
     print(f"error: unexpected arguments {argv[1:]}; use --flags", file=sys.stderr)
     return 2
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   json_out = _JSON.value
   try:
     report = run(_WORKDIR.value, eps_text=_EPS.value, num=_NUM.value, steps=_STEPS.value,

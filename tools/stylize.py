@@ -22,7 +22,14 @@ import sys
 
 from absl import app
 from absl import flags
+import jax
+import jax.numpy as jnp
 import numpy as np
+from PIL import Image
+
+from vid_jax import inference
+from vid_jax.errors import UserError
+from vid_jax.refiners import style as st
 
 _INPUT = flags.DEFINE_string("input", None, "Image file or .npz (uint8 NHWC "
                              "under 'images').")
@@ -50,13 +57,11 @@ _OUT = flags.DEFINE_string("out", None, "Output PNG.")
 
 
 def _fail(msg):
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   raise UserError(msg)
 
 
 def _square(img, size):
   """uint8 [H, W, 3] -> [size, size, 3]: shorter side to size, centre crop."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   h, w = img.shape[:2]
   s = size / min(h, w)
   nh, nw = max(size, round(h * s)), max(size, round(w * s))
@@ -66,7 +71,6 @@ def _square(img, size):
 
 
 def _read_image(path, what):
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   if not os.path.isfile(path):
     _fail(f"{what} {path!r} not found")
   try:
@@ -95,9 +99,7 @@ def _load_inputs(path):
 
 def _generate(workdir, num, seed):
   """-> uint8 [num, R, R, 3]: the avatars `tools/generate.py --seed` draws."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from vid_jax.inference import load_models  # pylint: disable=g-import-not-at-top
-  models = load_models(workdir)
+  models = inference.load_models(workdir)
   k_z, k_y = jax.random.split(jax.random.PRNGKey(seed))
   z = jax.random.normal(k_z, (num, models.z_dim))
   attrs = models.sample_attributes(k_y, num)     # None when unconditional
@@ -120,10 +122,6 @@ def _grid(inputs, outputs):
 
 def run():
   """Parses the flags, stylizes and writes the grid."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  from vid_jax.refiners import style as st  # pylint: disable=g-import-not-at-top
 
   if not _STYLE.value:
     _fail("--style is required (sketch, cartoon, pixel_art, posterize, "
@@ -180,7 +178,6 @@ def main(argv):
   if len(argv) > 1:
     print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
     sys.exit(2)
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   try:
     run()
   except (UserError, ValueError) as e:

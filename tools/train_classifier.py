@@ -13,6 +13,9 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
+from vid_jax.errors import UserError
+from vid_jax.models import classifier
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Classifier config (configs/*.py[:arg]).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (checkpoints, classifier.json).")
@@ -22,8 +25,6 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from vid_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  from vid_jax.models import classifier  # pylint: disable=g-import-not-at-top
   try:
     results = classifier.train_classifier(_CONFIG.value, _WORKDIR.value)
   except UserError as e:

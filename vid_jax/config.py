@@ -1,9 +1,11 @@
-"""Shared config defaults, `:arg` parsing and validation (one clear line per bad field)."""
+"""Shared config defaults and `:arg` parsing. Configs are data: this module imports no model,
+metric or refiner; `vid_jax.validation.validate` checks a run config before anything compiles."""
+import importlib.util
 import os
 
 import ml_collections
 
-from vid_jax.data.attributes import ATTRIBUTE_INDEX
+from vid_jax.data.attributes import attribute_names  # pylint: disable=unused-import  (config.attribute_names)
 from vid_jax.errors import UserError
 
 # A useful dozen CelebA attributes for conditional models: the ones the avatar
@@ -40,7 +42,6 @@ def parse_arg(arg: str | None, **defaults):
 
 def load_config_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
   """`get_config(arg)` of a config file (configs are loaded by path, not imported as a package)."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
   if not os.path.exists(path):
     raise UserError(f"no config file {path}")
   name = "vid_jax_config_" + os.path.splitext(os.path.basename(path))[0]
@@ -134,10 +135,79 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.batch_size = 100         # images per generate / feature call during evaluation
 
   c.refiners = ml_collections.ConfigDict()
-  from vid_jax.refiners import adversarial as adv_lib  # pylint: disable=g-import-not-at-top
-  c.refiners.adversarial = adv_lib.default_config()  # PGD on D's inputs in training; docs/adversarial.md
-  from vid_jax.refiners import rl as rl_lib  # pylint: disable=g-import-not-at-top
-  c.refiners.rl = rl_lib.default_config()  # latent-space refiner (tools/refine.py); docs/rl.md
+  c.refiners.adversarial = adversarial_defaults()  # PGD on D's inputs in training; docs/adversarial.md
+  c.refiners.rl = rl_defaults()  # latent-space refiner (tools/refine.py); docs/rl.md
+  return c
+
+
+def adversarial_defaults() -> ml_collections.ConfigDict:
+  """The `refiners.adversarial` section: adversarial training of D (vid_jax.refiners.adversarial)."""
+  c = ml_collections.ConfigDict()
+  c.enabled = False  # perturb D's inputs with PGD inside the train step
+  c.norm = "linf"  # "linf" or "l2"
+  # Budget in the [-1, 1] image scale: 2/255 of the [0, 1] pixel range, times 2.
+  c.eps = 2 / 255 * 2
+  # Absolute step, eps / 2 (in the [-1, 1] scale): three steps can cross the
+  # ball from any random start.
+  c.step_size = 2 / 255
+  c.num_steps = 3  # PGD steps per train step (each costs one D forward+backward)
+  c.fraction = 0.5  # share of the real and of the fake batch that is perturbed
+  return c
+
+
+def rl_defaults() -> ml_collections.ConfigDict:
+  """The `refiners.rl` section: the RL latent refiner (vid_jax.refiners.rl, tools/refine.py)."""
+  c = ml_collections.ConfigDict()
+  # Weights of the reward terms (see rl_rewards); a term with weight 0 is not
+  # computed. `attributes` is dropped when no classifier is available,
+  # `preference` when no pairwise choices were given.
+  c.weights = ml_collections.ConfigDict(dict(
+      realism=1.0,      # log D(x) <= 0
+      attributes=1.0,   # log p(requested facts) <= 0
+      uniqueness=1.0,   # cosine distance to nearest banked identity, [0, 2]
+      preference=0.0,   # Bradley-Terry score of a fitted reward model
+      prior=0.0,        # -(mean(z^2) - 1) / 2, keeps z typical
+  ))
+  c.realism_kind = "log_sigmoid"  # or "logit"
+  c.attr_threshold = 0.0  # classifier logit above which an attribute "is there"
+  c.bank_size = 64  # prior samples standing in for identities already handed out
+  c.budget = 512  # generator evaluations per request
+  c.population = 32  # latents evaluated per policy update (reinforce/es/best_of_n)
+  c.reinforce = ml_collections.ConfigDict(dict(
+      learning_rate=0.1,    # Adam on (mean, log_std)
+      init_log_std=0.0,     # start at the prior's scale
+      min_log_std=-3.0,     # keeps exploring
+      max_log_std=0.5,
+      baseline="loo",       # "loo" (leave-one-out batch mean), "ema" or "none"
+      baseline_decay=0.9,   # for "ema"
+      normalize=True,       # divide advantages by the batch reward std
+      kl_weight=0.01,       # KL(policy || N(0, I)), per coordinate
+      entropy_weight=0.0,   # bonus on sum(log_std)
+  ))
+  c.es = ml_collections.ConfigDict(dict(
+      learning_rate=0.1,
+      sigma=0.5,            # perturbation scale
+      rank_shaping=True,    # centred ranks instead of raw rewards
+      kl_weight=0.01,       # pulls the mean towards 0
+  ))
+  c.gradient = ml_collections.ConfigDict(dict(
+      chains=8,             # parallel ascents = evaluations per step
+      learning_rate=0.05,
+      kl_weight=0.01,       # weight of |z|^2 / 2 per coordinate
+  ))
+  c.amortized = ml_collections.ConfigDict(dict(
+      hidden=256,
+      num_layers=2,
+      learning_rate=1e-3,
+      init_log_std=-1.0,    # exploration noise of the policy head
+      kl_weight=0.01,       # |mu(noise, request) - noise|^2 / 2
+      entropy_weight=0.0,
+      train_steps=200,
+      requests_per_step=16,
+      samples_per_request=8,
+      mean_wanted=1.5,      # random training requests: expected #wanted attrs
+      mean_avoided=0.5,     # ... and #unwanted ones
+  ))
   return c
 
 
@@ -155,122 +225,3 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.train.num_samples_grid = 16
   c.eval.num_samples = 64
   return c
-
-
-def attribute_names(config) -> tuple[str, ...]:
-  """The conditioned attribute names (empty for unconditional models)."""
-  if not config.model.conditional:
-    return ()
-  return tuple(a.strip() for a in config.model.attributes.split(",") if a.strip())
-
-
-def _err(field, value, fix):
-  return UserError(f"config.{field}={value!r}: {fix}")
-
-
-def validate(config, *, device_count: int, process_count: int = 1) -> None:
-  """Checks the config before anything compiles; raises UserError naming the bad field."""
-  from vid_jax.models.generator import RESOLUTIONS  # pylint: disable=g-import-not-at-top
-  from vid_jax.models.layers import CONV_IMPLS  # pylint: disable=g-import-not-at-top
-  from vid_jax.models.discriminator import PROJECTIONS  # pylint: disable=g-import-not-at-top
-  m, o, t, d = config.model, config.optim, config.train, config.data
-  if m.resolution not in RESOLUTIONS:
-    raise _err("model.resolution", m.resolution, f"use one of {', '.join(map(str, RESOLUTIONS))}")
-  if m.dtype not in DTYPES:
-    raise _err("model.dtype", m.dtype, f"use one of {', '.join(DTYPES)}")
-  if m.conv_impl not in CONV_IMPLS:
-    raise _err("model.conv_impl", m.conv_impl, f"use one of {', '.join(CONV_IMPLS)}")
-  for field in ("z_dim", "g_width", "d_width"):
-    if m[field] < 1:
-      raise _err(f"model.{field}", m[field], "must be a positive integer")
-  if m.conditional:
-    names = attribute_names(config)
-    unknown = [a for a in names if a not in ATTRIBUTE_INDEX]
-    if not names or unknown:
-      raise _err("model.attributes", m.attributes,
-                 f"unknown attribute(s) {unknown}; use comma-separated CelebA names such as Smiling,Eyeglasses")
-  for field in ("g_cond_hidden", "d_cond_hidden"):
-    if m[field] < 0:
-      raise _err(f"model.{field}", m[field], "must be 0 (linear attribute embedding) or a positive width")
-  if m.g_cond_spatial < 0:
-    raise _err("model.g_cond_spatial", m.g_cond_spatial,
-               "must be 0 (per-channel conditional BatchNorm) or a positive number of maps")
-  if m.aux_net_width < 0:
-    raise _err("model.aux_net_width", m.aux_net_width,
-               "must be 0 (the head reads D's features) or a positive stem width")
-  if m.aux_net_width and not o.aux_weight:
-    raise _err("model.aux_net_width", m.aux_net_width,
-               "feeds the attribute head, which is off; set optim.aux_weight > 0 or this to 0")
-  if m.projection not in PROJECTIONS:
-    raise _err("model.projection", m.projection, f"use one of {', '.join(PROJECTIONS)}")
-  if o.loss not in LOSSES:
-    raise _err("optim.loss", o.loss, f"unknown loss; use one of {', '.join(LOSSES)}")
-  if o.n_critic < 1:
-    raise _err("optim.n_critic", o.n_critic, "must be >= 1")
-  if o.r1_gamma < 0:
-    raise _err("optim.r1_gamma", o.r1_gamma, "must be >= 0")
-  aux = o.aux_weight
-  if aux < 0:
-    raise _err("optim.aux_weight", aux, "must be >= 0")
-  if aux and not m.conditional:
-    raise _err("optim.aux_weight", aux, "the auxiliary attribute loss needs model.conditional=True; "
-               "set it to 0 for unconditional runs")
-  if o.aux_lr < 0:
-    raise _err("optim.aux_lr", o.aux_lr, "must be >= 0 (0 = D's lr)")
-  if o.aux_lr and not aux:
-    raise _err("optim.aux_lr", o.aux_lr, "sets the attribute head's lr, which is off; "
-               "set optim.aux_weight > 0 or this to 0")
-  if o.mode_seeking < 0:
-    raise _err("optim.mode_seeking", o.mode_seeking, "must be >= 0")
-  if o.mode_seeking and t.batch_size % 2:
-    raise _err("optim.mode_seeking", o.mode_seeking,
-               f"pairs fakes, so train.batch_size ({t.batch_size}) must be even")
-  if o.mismatch_weight < 0:
-    raise _err("optim.mismatch_weight", o.mismatch_weight, "must be >= 0")
-  if m.d_cond_shift and not m.conditional:
-    raise _err("model.d_cond_shift", m.d_cond_shift, "D's attribute shifts need model.conditional=True; "
-               "set it to False for unconditional runs")
-  if o.mismatch_weight and not m.conditional:
-    raise _err("optim.mismatch_weight", o.mismatch_weight, "mismatched attributes need "
-               "model.conditional=True; set it to 0 for unconditional runs")
-  if o.d_batch not in D_BATCHES:
-    raise _err("optim.d_batch", o.d_batch, f"use one of {', '.join(D_BATCHES)}")
-  if o.aux_mode not in AUX_MODES:
-    raise _err("optim.aux_mode", o.aux_mode, f"use one of {', '.join(AUX_MODES)}")
-  if o.lr_decay_start < 0 or (o.lr_decay_start and o.lr_decay_start >= t.num_steps):
-    raise _err("optim.lr_decay_start", o.lr_decay_start,
-               f"must be 0 (constant lrs) or a G step before train.num_steps ({t.num_steps})")
-  if not 0.0 <= o.ema_decay < 1.0:
-    raise _err("optim.ema_decay", o.ema_decay, "must be in [0, 1)")
-  if t.batch_size < 1 or t.batch_size % device_count:
-    raise _err("train.batch_size", t.batch_size,
-               f"the global batch must be a positive multiple of the device count ({device_count}); "
-               f"e.g. --config.train.batch_size={max(1, t.batch_size // device_count) * device_count or device_count}")
-  if t.batch_size % process_count:
-    raise _err("train.batch_size", t.batch_size, f"must be divisible by the process count ({process_count})")
-  if t.num_steps < 1:
-    raise _err("train.num_steps", t.num_steps, "must be >= 1")
-  k = t.steps_per_dispatch
-  if k < 1:
-    raise _err("train.steps_per_dispatch", k, "must be >= 1")
-  for field in ("num_steps", "log_every", "checkpoint_every", "sample_every"):
-    if t[field] < 0 or t[field] % k:
-      raise _err(f"train.{field}", t[field], f"must be a non-negative multiple of train.steps_per_dispatch ({k})")
-  if t.eval_every < 0 or t.eval_every % k:
-    raise _err("train.eval_every", t.eval_every, f"must be a non-negative multiple of train.steps_per_dispatch ({k})")
-  if t.keep < 1:
-    raise _err("train.keep", t.keep, "must be >= 1")
-  if d.on_bad_file not in ("skip", "error"):
-    raise _err("data.on_bad_file", d.on_bad_file, "use skip or error")
-  src = d.source
-  if not (src == "avatars" or src.startswith("tfds:") or src.startswith("folder:")):
-    raise _err("data.source", src, "use avatars, tfds:celeb_a or folder:PATH")
-  if src.startswith("folder:") and not d.cache_dir and not os.path.isdir(src[len("folder:"):]):
-    raise _err("data.source", src, "the folder does not exist; give an existing image folder")
-  if "rl" in config.refiners:
-    from vid_jax.refiners import rl as rl_lib  # pylint: disable=g-import-not-at-top
-    rl_lib.validate_config(config.refiners.rl)
-  from vid_jax.refiners import adversarial as adv_lib  # pylint: disable=g-import-not-at-top
-  adv_lib.validate_config(config.refiners.adversarial)
-  from vid_jax.metrics.evaluate import check_eval_config  # pylint: disable=g-import-not-at-top
-  check_eval_config(config)

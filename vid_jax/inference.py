@@ -10,8 +10,8 @@ import ml_collections
 import numpy as np
 
 from vid_jax import checkpoint as ckpt_lib
-from vid_jax import config as config_lib
 from vid_jax import train_state as ts_lib
+from vid_jax.data.attributes import attribute_names
 from vid_jax.errors import UserError
 from vid_jax.models import build_gan
 
@@ -144,7 +144,7 @@ def load_models(workdir: str, step: int | None = None) -> Models:
     raise UserError(f"no checkpoint in {checkpointer.directory}; train first "
                     f"(python launch.py --config=... --workdir={workdir})")
   generator, discriminator = build_gan(config)
-  names = config_lib.attribute_names(config)
+  names = attribute_names(config)
   abstract = jax.eval_shape(ts_lib.make_init_fn(config, generator, discriminator), jax.random.PRNGKey(0))
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   state, _ = checkpointer.restore(ckpt_lib.abstract_with_sharding(abstract, device), step)

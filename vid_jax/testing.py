@@ -2,6 +2,7 @@
 import os
 
 from vid_jax import config as config_lib
+from vid_jax import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,6 +32,5 @@ def tiny_config(*, conditional: bool = False, steps: int = 2):
 
 def make_tiny_workdir(path: str, *, conditional: bool = False, steps: int = 2) -> str:
   """Trains the tiny config for `steps` steps in `path` (a few tens of seconds); returns `path`."""
-  from vid_jax import train  # pylint: disable=g-import-not-at-top
   train.train_and_evaluate(tiny_config(conditional=conditional, steps=steps), str(path))
   return str(path)

@@ -3,6 +3,7 @@ import functools
 import json
 import os
 import signal
+import threading
 import time
 
 import jax
@@ -11,12 +12,13 @@ import numpy as np
 from absl import logging
 
 from vid_jax import checkpoint as ckpt_lib
-from vid_jax import config as config_lib
 from vid_jax import data as data_lib
 from vid_jax import sharding as shard_lib
 from vid_jax import train_state as ts_lib
+from vid_jax import validation
 from vid_jax import writer as writer_lib
-from vid_jax.data.attributes import ATTRIBUTE_INDEX
+from vid_jax.data.attributes import ATTRIBUTE_INDEX, attribute_names
+from vid_jax.metrics import evaluate as eval_lib
 from vid_jax.errors import NonFiniteLossError, UserError
 from vid_jax.models import build_gan
 from vid_jax.train_step import StepOptions, make_multi_step, make_train_step
@@ -24,7 +26,7 @@ from vid_jax.train_step import StepOptions, make_multi_step, make_train_step
 
 def step_options(config) -> StepOptions:
   """The static train-step settings of a run config."""
-  names = config_lib.attribute_names(config)
+  names = attribute_names(config)
   adv = config.refiners.adversarial
   adversarial = None
   if adv.enabled:
@@ -53,13 +55,13 @@ class Trainer:
   """Builds everything a run needs; `run()` trains to `train.num_steps`, resuming if possible."""
 
   def __init__(self, config, workdir: str):
-    config_lib.validate(config, device_count=jax.device_count(), process_count=jax.process_count())
+    validation.validate(config, device_count=jax.device_count(), process_count=jax.process_count())
     self.config = config
     self.workdir = workdir
     self.is_main = jax.process_index() == 0
     t = config.train
     self.k = t.steps_per_dispatch
-    self.names = config_lib.attribute_names(config)
+    self.names = attribute_names(config)
     self.source = make_source(config)
     if self.names and not self.source.has_attributes:
       raise UserError(f"config.model.conditional=True but data.source={config.data.source!r} has no "
@@ -248,7 +250,6 @@ class Trainer:
 
   def evaluate(self, state) -> dict:
     """Quality metrics of the EMA generator (see vid_jax.metrics)."""
-    from vid_jax.metrics import evaluate as eval_lib  # pylint: disable=g-import-not-at-top
     return eval_lib.evaluate_in_training(self, state)
 
 
@@ -263,7 +264,6 @@ def _truncate_metrics(path: str, step: int) -> None:
 
 
 def threading_main() -> bool:
-  import threading  # pylint: disable=g-import-not-at-top
   return threading.current_thread() is threading.main_thread()
 
 

@@ -7,6 +7,9 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from vid_jax.data.attributes import attribute_names
+from vid_jax.models.generator import BN_MOMENTUM
+
 
 @struct.dataclass
 class TrainState:
@@ -78,7 +81,6 @@ def create_train_state(key, *, generator, discriminator, g_tx, d_tx, resolution,
 
 def make_init_fn(config, generator, discriminator):
   """`init(key) -> TrainState` for a run config (optimizers from `config.optim`)."""
-  from vid_jax.config import attribute_names  # pylint: disable=g-import-not-at-top
   g_tx, d_tx = make_optimizers(config.optim, config.train.num_steps)
   return functools.partial(create_train_state, generator=generator, discriminator=discriminator,
                            g_tx=g_tx, d_tx=d_tx, resolution=config.model.resolution,
@@ -97,7 +99,6 @@ def standing_batch_stats(generator, params, z, attrs=None, *, chunk: int = 64):
   N latents, its per-layer batch means and variances pooled exactly over chunks of `chunk`.
   Returns a `batch_stats` collection (same tree as the generator's). Jittable.
   """
-  from vid_jax.models.generator import BN_MOMENTUM  # pylint: disable=g-import-not-at-top
   n = z.shape[0]
   if n % chunk:
     raise ValueError(f"standing statistics need a multiple of {chunk} latents, got {n}")

@@ -9,6 +9,7 @@ import optax
 from vid_jax import losses
 from vid_jax.config import D_BATCHES, FAKE_AWARE_AUX_MODES
 from vid_jax.data.loader import to_float
+from vid_jax.refiners import adversarial
 from vid_jax.train_state import TrainState
 
 
@@ -217,7 +218,6 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
 
 def _adversarial_inputs(discriminator, d_params, d_bs, real, fake, y_real, y_fake, key, adv):
   """PGD-perturbs part of D's real and fake inputs (D in inference mode, no grads to params)."""
-  from vid_jax.refiners import adversarial  # pylint: disable=g-import-not-at-top
   variables = jax.lax.stop_gradient({"params": d_params, "batch_stats": d_bs})
 
   settings = dict(norm=adv["norm"], eps=adv["eps"], step_size=adv["step_size"],

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 from PIL import Image
+from tensorboardX import SummaryWriter
 
 from vid_jax.data.loader import to_uint8  # pylint: disable=unused-import  (re-exported for callers)
 
@@ -37,7 +38,6 @@ class MetricWriter:
     self._tb = None
     self._jsonl = None
     if enabled:
-      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
       os.makedirs(workdir, exist_ok=True)
       self._tb = SummaryWriter(logdir=workdir)
       self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", encoding="utf-8")

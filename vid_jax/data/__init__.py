@@ -10,7 +10,6 @@ from vid_jax.data.attributes import ATTRIBUTE_NAMES, ATTRIBUTE_INDEX, NUM_ATTRIB
 from vid_jax.data.avatars import (
     DRAWN_ATTRIBUTES, UNDRAWN_ATTRIBUTES, render_avatar, render_index)
 from vid_jax.data.cache import (
-    CacheSource, prepare_command, read_manifest, verify_cache, write_cache)
+    CacheSource, make_source, prepare_command, read_manifest, verify_cache, write_cache)
 from vid_jax.data.loader import Loader, make_loader, to_float, to_uint8
-from vid_jax.data.sources import (
-    AvatarSource, CelebASource, FolderSource, Source, make_source)
+from vid_jax.data.sources import AvatarSource, CelebASource, FolderSource, Source

@@ -1,4 +1,4 @@
-"""CelebA's 40 binary attribute names, in the order tfds `celeb_a` uses."""
+"""CelebA's 40 binary attribute names, in the order tfds `celeb_a` uses, and the names a run conditions on."""
 
 ATTRIBUTE_NAMES = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes",
@@ -13,3 +13,15 @@ ATTRIBUTE_NAMES = (
 )
 NUM_ATTRIBUTES = len(ATTRIBUTE_NAMES)
 ATTRIBUTE_INDEX = {name: i for i, name in enumerate(ATTRIBUTE_NAMES)}
+
+
+def parse_attribute_list(text: str) -> tuple[str, ...]:
+  """'Smiling, Eyeglasses' -> ('Smiling', 'Eyeglasses'): comma-separated names, blanks dropped."""
+  return tuple(a.strip() for a in text.split(",") if a.strip())
+
+
+def attribute_names(config) -> tuple[str, ...]:
+  """The attribute names a run config conditions on (empty for unconditional models)."""
+  if not config.model.conditional:
+    return ()
+  return parse_attribute_list(config.model.attributes)

@@ -17,6 +17,7 @@ size, identical bytes on every machine (same numpy and Pillow versions).
 """
 from __future__ import annotations
 
+import colorsys
 import dataclasses
 from typing import Mapping, Sequence
 
@@ -152,7 +153,6 @@ class AvatarStyle:
 
 
 def _hsv(h, s, v):
-  import colorsys  # pylint: disable=g-import-not-at-top
   r, g, b = colorsys.hsv_to_rgb(h % 1.0, s, v)
   return (int(r * 255 + 0.5), int(g * 255 + 0.5), int(b * 255 + 0.5))
 

@@ -13,6 +13,9 @@ Layout of a cache directory (other tools and users read it directly):
 Writing is atomic: everything goes to `DIR.tmp-XXXX` next to DIR, which is
 renamed to DIR only when complete, so a directory with a readable manifest is
 always a complete cache; readers reject any directory without one.
+
+`make_source` builds any source: a live one (`vid_jax.data.sources`) or, given
+`cache_dir`, the `CacheSource` of its prepared cache.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import time
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from vid_jax.data.attributes import ATTRIBUTE_NAMES, NUM_ATTRIBUTES
 from vid_jax.data import sources as sources_lib
@@ -128,7 +132,6 @@ def write_cache(source: sources_lib.Source, out_dir: str, *,
     bounds = [(a, min(n, a + chunk_size)) for a in range(0, n, chunk_size)]
     pbar = None
     if progress:
-      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
       pbar = tqdm(total=n, unit="img", desc=f"prepare {source.spec}")
     for (a, b), (imgs, attrs, ids) in zip(
         bounds, _iter_chunks(source, bounds, workers)):
@@ -376,3 +379,42 @@ def verify_cache(cache_dir: str) -> dict[str, Any]:
                     f"manifest ({m['content_hash']}): the files were modified; "
                     f"prepare it again")
   return m
+
+
+def make_source(spec: str, *, size: int, seed: int = 0,
+                on_bad_file: str = "skip", num_examples: int | None = None,
+                cache_dir: str | None = None, split: str = "train",
+                data_dir: str | None = None) -> sources_lib.Source:
+  """Builds a data source: a live one (`vid_jax.data.sources`), or with `cache_dir` its prepared cache.
+
+  Args:
+    spec: "avatars" | "tfds:celeb_a" | "folder:PATH".
+    size: output image side.
+    seed: avatar dataset seed (other sources ignore it).
+    on_bad_file: folders: "skip" (count and log) or "error" on bad files.
+    num_examples: avatars: dataset size (default 50,000); others: a limit.
+    cache_dir: read this prepared cache (tools/prepare_data.py) instead; its
+      manifest must match spec, size (and seed / split).
+    split: tfds split.
+    data_dir: tfds data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets).
+
+  Returns:
+    A `Source`.
+  """
+  size = sources_lib.check_size(size)
+  kind, arg = sources_lib.parse_spec(spec)
+  if num_examples is not None and (isinstance(num_examples, bool) or int(num_examples) < 1):
+    raise UserError(f"num_examples={num_examples!r}: must be a positive integer")
+  if on_bad_file not in sources_lib.ON_BAD_FILE:
+    raise UserError(f"on_bad_file={on_bad_file!r}; use 'skip' or 'error'")
+  if cache_dir:
+    return CacheSource(cache_dir, spec=spec, size=size, seed=seed,
+                       num_examples=num_examples, split=split)
+  if kind == "avatars":
+    return sources_lib.AvatarSource(size=size, seed=seed,
+                                    num_examples=int(num_examples or sources_lib.DEFAULT_AVATAR_COUNT))
+  if kind == "tfds":
+    return sources_lib.CelebASource(size=size, split=split, data_dir=data_dir,
+                                    num_examples=num_examples)
+  return sources_lib.FolderSource(arg, size=size, on_bad_file=on_bad_file,
+                                  num_examples=num_examples)

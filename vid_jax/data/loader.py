@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from vid_jax.data import cache
 from vid_jax.data import sources as sources_lib
 from vid_jax.errors import UserError
 
@@ -122,7 +123,7 @@ class Loader:
                num_threads: int | None = None, prefetch: int = 4,
                worker_count: int = 0):
     if process_index is None or process_count is None:
-      import jax  # pylint: disable=g-import-not-at-top
+      import jax  # pylint: disable=g-import-not-at-top  # heavy for the host-side data package: see _build
       process_index = jax.process_index() if process_index is None else process_index
       process_count = jax.process_count() if process_count is None else process_count
     n = len(source)
@@ -164,7 +165,11 @@ class Loader:
   # -- iteration --------------------------------------------------------------
 
   def _build(self):
-    import grain  # pylint: disable=g-import-not-at-top  # (imports jax: slow)
+    # grain (and the jax it imports) load here, not at the top: vid_jax.data is host-side, and
+    # the processes that import it without needing either (tools/prepare_data.py's spawned
+    # workers, every config through vid_jax.config) would each pay some 3-5 s for them
+    # (prepare_data of 2,000 avatars: 2.4 s with them here, 5.4 s with them at the top).
+    import grain  # pylint: disable=g-import-not-at-top
     ds = grain.MapDataset.range(self._next_batch, self._next_batch + 2**62)
     ds = ds.map(self._fn).to_iter_dataset(grain.ReadOptions(
         num_threads=self._num_threads, prefetch_buffer_size=self._prefetch))
@@ -232,7 +237,6 @@ class Loader:
 
 
 def _is_cache(source) -> bool:
-  from vid_jax.data import cache  # pylint: disable=g-import-not-at-top
   return isinstance(source, cache.CacheSource)
 
 
@@ -272,7 +276,7 @@ def to_float(images, dtype=None):
   Returns:
     [..., H, W, 3] in [-1, 1].
   """
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top  # heavy for the data package: see Loader._build
   dtype = dtype or jnp.float32
   return jnp.asarray(images).astype(dtype) * (2.0 / 255.0) - 1.0
 

@@ -2,8 +2,8 @@
 
 Every source yields `{"image": uint8 [size, size, 3], "attributes": bool [40]}`
 (CelebA attribute names, tfds order) and has a vectorised `get_batch`. Build
-one with `make_source(spec, size=...)`; with `cache_dir=` it reads a prepared
-packed cache instead (`vid_jax.data.cache`).
+one with `vid_jax.data.make_source(spec, size=...)` (`vid_jax.data.cache`, which
+also reads a prepared packed cache when given `cache_dir=`).
 
 Spec strings:
   * `avatars`: the procedural avatar dataset (`vid_jax.data.avatars`).
@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 from absl import logging
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
+from tqdm import tqdm
 
 from vid_jax.data import avatars
 from vid_jax.data.attributes import ATTRIBUTE_INDEX, ATTRIBUTE_NAMES, NUM_ATTRIBUTES
@@ -471,7 +472,6 @@ class FolderSource(Source):
     chunk = 256
     pbar = None
     if progress:
-      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
       pbar = tqdm(total=min(limit, len(files)), desc="checking images",
                   unit="img")
     # Pillow releases the GIL while decoding, so threads use every core.
@@ -562,47 +562,7 @@ def canonical_spec(spec: str) -> str:
   return spec
 
 
-def _check_size(size) -> int:
+def check_size(size) -> int:
   if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 4 <= size <= 4096:
     raise UserError(f"image size {size!r}: use an integer from 4 to 4096 (e.g. 64)")
   return int(size)
-
-
-def make_source(spec: str, *, size: int, seed: int = 0,
-                on_bad_file: str = "skip", num_examples: int | None = None,
-                cache_dir: str | None = None, split: str = "train",
-                data_dir: str | None = None) -> Source:
-  """Builds a data source.
-
-  Args:
-    spec: "avatars" | "tfds:celeb_a" | "folder:PATH".
-    size: output image side.
-    seed: avatar dataset seed (other sources ignore it).
-    on_bad_file: folders: "skip" (count and log) or "error" on bad files.
-    num_examples: avatars: dataset size (default 50,000); others: a limit.
-    cache_dir: read this prepared cache (tools/prepare_data.py) instead; its
-      manifest must match spec, size (and seed / split).
-    split: tfds split.
-    data_dir: tfds data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets).
-
-  Returns:
-    A `Source`.
-  """
-  size = _check_size(size)
-  kind, arg = parse_spec(spec)
-  if num_examples is not None and (isinstance(num_examples, bool) or int(num_examples) < 1):
-    raise UserError(f"num_examples={num_examples!r}: must be a positive integer")
-  if on_bad_file not in ON_BAD_FILE:
-    raise UserError(f"on_bad_file={on_bad_file!r}; use 'skip' or 'error'")
-  if cache_dir:
-    from vid_jax.data import cache  # pylint: disable=g-import-not-at-top
-    return cache.CacheSource(cache_dir, spec=spec, size=size, seed=seed,
-                             num_examples=num_examples, split=split)
-  if kind == "avatars":
-    return AvatarSource(size=size, seed=seed,
-                        num_examples=int(num_examples or DEFAULT_AVATAR_COUNT))
-  if kind == "tfds":
-    return CelebASource(size=size, split=split, data_dir=data_dir,
-                        num_examples=num_examples)
-  return FolderSource(arg, size=size, on_bad_file=on_bad_file,
-                      num_examples=num_examples)

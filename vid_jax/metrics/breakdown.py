@@ -22,8 +22,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vid_jax import inference
+from vid_jax.data import attributes as attributes_lib
 from vid_jax.errors import UserError
 from vid_jax.metrics.evaluate import _classifier_columns, to_uint8
+from vid_jax.models import classifier as clf_lib
 
 
 def rates_by_combination(requested, found, attribute_names: Sequence[str],
@@ -164,16 +167,13 @@ def report_workdir(workdir: str, *, classifier_workdir: str | None = None,
   Returns:
     A JSON-serialisable dict: workdir, step, classifier_workdir, the counts, and the report.
   """
-  from vid_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  from vid_jax import inference  # pylint: disable=g-import-not-at-top
-  from vid_jax.models import classifier as clf_lib  # pylint: disable=g-import-not-at-top
   for flag, value, least in (("num_samples", num_samples, 1), ("requests", requests, 1),
                              ("latents", latents, 2), ("batch_size", batch_size, 1)):
     if value < least:
       raise UserError(f"--{flag}={value}: need at least {least}")
   # Everything that can be checked from config.json is, before any checkpoint is read.
   config = inference.load_config(workdir)
-  names = list(config_lib.attribute_names(config))
+  names = list(attributes_lib.attribute_names(config))
   if not names:
     raise UserError(f"{workdir} is not a conditional run (model.conditional is False); "
                     f"train one with configs/cdcgan_avatars.py")

@@ -32,8 +32,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vid_jax import data as data_lib
+from vid_jax import inference
+from vid_jax.data import attributes as attributes_lib
+from vid_jax.data.attributes import ATTRIBUTE_INDEX
 from vid_jax.errors import UserError
 from vid_jax.metrics import fid as fid_lib
+from vid_jax.metrics import inception as inception_lib
+from vid_jax.models import classifier as classifier_lib
 
 DOMAIN = "domain"
 INCEPTION = "inception_pytorch_fid"
@@ -276,7 +282,6 @@ def attribute_robustness(classifier, images_uint8, attrs, attribute_names: Seque
   Returns:
     {degradation name: attribute_agreement(...)} ("attr_present/<name>" is the recall).
   """
-  from vid_jax.models.classifier import gaussian_blur  # pylint: disable=g-import-not-at-top
   cols = _classifier_columns(classifier, attribute_names)
   labels = np.asarray(attrs) > 0.5
   x_all = np.asarray(images_uint8, np.float32) / 127.5 - 1.0
@@ -287,7 +292,7 @@ def attribute_robustness(classifier, images_uint8, attrs, attribute_names: Seque
     for start in range(0, len(x_all), batch_size):
       x = jnp.asarray(x_all[start:start + batch_size])
       if sigma > 0:
-        x = gaussian_blur(x, jnp.full((x.shape[0],), sigma, jnp.float32))
+        x = classifier_lib.gaussian_blur(x, jnp.full((x.shape[0],), sigma, jnp.float32))
       if noise > 0:
         x = jnp.clip(x + noise * rng.standard_normal(x.shape, np.float32), -1.0, 1.0)
       predicted.append(np.asarray(classifier.logits(x))[:, cols] > 0)
@@ -406,7 +411,6 @@ class Evaluator:
     if self.real_attributes is None or not names:
       return None
     if names not in self._real_diversity:
-      from vid_jax.data.attributes import ATTRIBUTE_INDEX  # pylint: disable=g-import-not-at-top
       cols = [ATTRIBUTE_INDEX[a] for a in names]
       self._real_diversity[names] = real_same_attribute_diversity(
           self.real_images_uint8, self.real_attributes[:, cols])
@@ -419,7 +423,6 @@ class Evaluator:
 
 def reference_source(config, *, size: int, num_samples: int):
   """Real images to compare `num_samples` samples with (see the module docstring)."""
-  from vid_jax import data as data_lib  # pylint: disable=g-import-not-at-top
   d = config.data
   if d.source == "avatars":
     return data_lib.make_source("avatars", size=size,
@@ -470,8 +473,6 @@ def make_evaluator(config, *, classifier_workdir: str = "", inception: str = "",
                    num_samples: int, batch_size: int, resolution: int,
                    seed: int = 0) -> Evaluator:
   """An Evaluator with the run's reference images and the requested feature spaces."""
-  from vid_jax.metrics import inception as inception_lib  # pylint: disable=g-import-not-at-top
-  from vid_jax.models import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
   feature_fns, classifier = {}, None
   inception_model = None
   if classifier_workdir:
@@ -485,8 +486,7 @@ def make_evaluator(config, *, classifier_workdir: str = "", inception: str = "",
                     "--inception (eval.inception)")
   source = reference_source(config, size=resolution, num_samples=num_samples)
   ref, base, ref_attrs = real_image_sets(source, num_samples, seed=seed)
-  from vid_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  if not config_lib.attribute_names(config):  # unconditional: no diversity reference to keep
+  if not attributes_lib.attribute_names(config):  # unconditional: no diversity reference to keep
     ref_attrs = None
   return Evaluator(real_images_uint8=ref, baseline_images_uint8=base, real_attributes=ref_attrs,
                    feature_fns=feature_fns,
@@ -501,13 +501,12 @@ def make_sample_fn(generator, *, z_dim: int, marginals=None, truncation: float =
   (`inference.sample_latents`). Compiled once per n; the variables are arguments, so new
   weights do not recompile.
   """
-  from vid_jax.inference import sample_latents  # pylint: disable=g-import-not-at-top
   p = None if marginals is None else jnp.asarray(marginals, jnp.float32)
 
   @functools.partial(jax.jit, static_argnums=2)
   def sample(variables, key, n):
     k_z, k_a = jax.random.split(key)
-    z = sample_latents(k_z, n, z_dim, truncation)
+    z = inference.sample_latents(k_z, n, z_dim, truncation)
     attrs = None if p is None else jax.random.bernoulli(k_a, p, (n, p.shape[0])).astype(jnp.float32)
     return generator.apply(variables, z, attrs, train=False), attrs
 
@@ -517,11 +516,10 @@ def make_sample_fn(generator, *, z_dim: int, marginals=None, truncation: float =
 def make_generate_fn(generator, *, z_dim: int, truncation: float = 0.0):
   """(variables, key, attributes [n, A]) -> images: G on fresh z ~ N(0, I), truncated to
   [-t, t] when truncation t > 0 (compiled per n)."""
-  from vid_jax.inference import sample_latents  # pylint: disable=g-import-not-at-top
 
   @jax.jit
   def generate(variables, key, attrs):
-    z = sample_latents(key, attrs.shape[0], z_dim, truncation)
+    z = inference.sample_latents(key, attrs.shape[0], z_dim, truncation)
     return generator.apply(variables, z, attrs, train=False)
 
   return generate
@@ -535,7 +533,6 @@ def evaluate_in_training(trainer, state) -> dict[str, float]:
   config = trainer.config
   cached = _TRAINING.get(trainer)
   if cached is None:
-    from vid_jax.data.attributes import ATTRIBUTE_INDEX  # pylint: disable=g-import-not-at-top
     evaluator = make_evaluator(
         config, classifier_workdir=config.eval.classifier_workdir,
         inception=config.eval.inception, num_samples=config.eval.num_samples,
@@ -576,7 +573,6 @@ def evaluate_workdir(workdir: str, *, num_samples: int | None = None,
   Returns:
     A JSON-serialisable dict: workdir, step, num_samples, truncation, feature_spaces, metrics.
   """
-  from vid_jax import inference  # pylint: disable=g-import-not-at-top
   truncation = inference.check_truncation(truncation)
   models = inference.load_models(workdir, step=step)
   e = models.config.eval

@@ -1,4 +1,8 @@
 """Flax models: DCGAN generator and discriminator, conv layers, classifier."""
+import jax.numpy as jnp
+
+from vid_jax.config import FAKE_AWARE_AUX_MODES
+from vid_jax.data.attributes import attribute_names
 from vid_jax.models.classifier import AttributeClassifier, Classifier, load_classifier
 from vid_jax.models.discriminator import Discriminator
 from vid_jax.models.generator import Generator, RESOLUTIONS
@@ -7,8 +11,6 @@ from vid_jax.models.layers import CONV_IMPLS, resolve_conv_impl
 
 def build_gan(config):
   """Generator and Discriminator modules from a run config (the typed boundary)."""
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from vid_jax.config import FAKE_AWARE_AUX_MODES, attribute_names  # pylint: disable=g-import-not-at-top
   m = config.model
   impl = resolve_conv_impl(m.conv_impl)
   dtype = jnp.dtype(m.dtype)

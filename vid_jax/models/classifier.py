@@ -26,6 +26,9 @@ import optax
 import orbax.checkpoint as ocp
 from absl import logging
 
+from vid_jax import data as data_lib
+from vid_jax import sharding as shard_lib
+from vid_jax import writer as writer_lib
 from vid_jax.data.attributes import ATTRIBUTE_NAMES, NUM_ATTRIBUTES
 from vid_jax.errors import UserError
 from vid_jax.models.layers import max_pool_2x2
@@ -431,10 +434,6 @@ def train_classifier(config, workdir: str) -> dict:
     "mean_drawn" (mean over attributes with both labels among held-out
     examples), "wall_s" and "steps".
   """
-  from vid_jax import data as data_lib  # pylint: disable=g-import-not-at-top
-  from vid_jax import sharding as shard_lib  # pylint: disable=g-import-not-at-top
-  from vid_jax import writer as writer_lib  # pylint: disable=g-import-not-at-top
-
   opts = options_from_config(config, device_count=jax.device_count())
   t_start = time.perf_counter()
   source = data_lib.make_source(opts.source, size=opts.resolution, seed=opts.seed,

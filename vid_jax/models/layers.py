@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from vid_jax.errors import UserError
+from vid_jax.models import fast_conv
 
 CONV_IMPLS = ("auto", "native", "fast")
 # DCGAN's weight init (Radford et al. 2016): N(0, 0.02).
@@ -79,7 +80,6 @@ class ConvT4(_Layer4):
         dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
   def fast(self, x, kernel):
-    from vid_jax.models import fast_conv  # pylint: disable=g-import-not-at-top
     return fast_conv.conv_transpose4(x, kernel, stride=self.stride, padding=self.padding)
 
 
@@ -93,5 +93,4 @@ class Conv4(_Layer4):
         dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
   def fast(self, x, kernel):
-    from vid_jax.models import fast_conv  # pylint: disable=g-import-not-at-top
     return fast_conv.conv4(x, kernel, stride=self.stride, padding=self.padding)

@@ -29,7 +29,10 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
+from vid_jax import config as config_lib
+from vid_jax.data.attributes import ATTRIBUTE_INDEX
 from vid_jax.errors import UserError
 
 Array = jax.Array
@@ -218,7 +221,6 @@ def reals_called_fake_loss(d_logits_fn: Callable[[Array], Array]) -> LossFn:
 
 def _attribute_index(index: int | str) -> int:
   if isinstance(index, str):
-    from vid_jax.data.attributes import ATTRIBUTE_INDEX  # pylint: disable=g-import-not-at-top
     if index not in ATTRIBUTE_INDEX:
       raise UserError(f"attribute {index!r} is unknown; use a CelebA attribute name such as "
                       f"'Smiling' (see vid_jax.data.attributes.ATTRIBUTE_NAMES)")
@@ -272,19 +274,9 @@ def cross_entropy_loss(logits_fn: Callable[[Array], Array], labels: Array) -> Lo
 # ------------------------------------------------------ adversarial training
 
 
-def default_config() -> ml_collections.ConfigDict:
-  """The `config.refiners.adversarial` section (adversarial training of D)."""
-  c = ml_collections.ConfigDict()
-  c.enabled = False  # perturb D's inputs with PGD inside the train step
-  c.norm = "linf"  # "linf" or "l2"
-  # Budget in the [-1, 1] image scale: 2/255 of the [0, 1] pixel range, times 2.
-  c.eps = 2 / 255 * 2
-  # Absolute step, eps / 2 (in the [-1, 1] scale): three steps can cross the
-  # ball from any random start.
-  c.step_size = 2 / 255
-  c.num_steps = 3  # PGD steps per train step (each costs one D forward+backward)
-  c.fraction = 0.5  # share of the real and of the fake batch that is perturbed
-  return c
+# The `config.refiners.adversarial` section's defaults (adversarial training of D); they live with
+# the run config, which imports no refiner.
+default_config = config_lib.adversarial_defaults
 
 
 def validate_config(cfg: ml_collections.ConfigDict, where: str = "refiners.adversarial") -> None:
@@ -464,7 +456,6 @@ def d_robustness_report(d_logits_fn, real, fake, key, eps_grid, *, real_attrs=No
     {"eps": [E] floats, "clean": {"all", "real", "fake"} floats, "fgsm" and
     "pgd": {"all", "real", "fake"} -> [E] floats}: accuracies in [0, 1].
   """
-  import numpy as np  # pylint: disable=g-import-not-at-top
   _check_norm(norm)
   if (real_attrs is None) != (fake_attrs is None):
     raise ValueError("give attributes for both reals and fakes, or for neither")

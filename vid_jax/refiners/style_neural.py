@@ -39,7 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from vid_jax import inference
 from vid_jax.errors import UserError
+from vid_jax.models import vgg
 
 __all__ = [
     "Extractor",
@@ -214,7 +216,6 @@ def vgg19_extractor(path: str, *, pool: str = "avg",
   Returns:
     Extractor over the VGG activations.
   """
-  from vid_jax.models import vgg  # pylint: disable=g-import-not-at-top
   variables, present = vgg.load_vgg19_params(path)
   have = {"relu" + c[4:] for c in present} | set(present)
   style = tuple(n for n in style_layers if n in have)
@@ -247,8 +248,7 @@ def discriminator_extractor(source, *, step: int | None = None) -> Extractor:
     only its logit (not its features) depends on.
   """
   if isinstance(source, (str, os.PathLike)):
-    from vid_jax.inference import load_models  # pylint: disable=g-import-not-at-top
-    models = load_models(os.fspath(source), step=step)
+    models = inference.load_models(os.fspath(source), step=step)
     name = f"discriminator:{os.fspath(source)}"
   else:
     models, name = source, "discriminator"
