@@ -10,6 +10,7 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
+from vid_jax import checkpoint
 from vid_jax import train
 from vid_jax.errors import NonFiniteLossError, UserError
 
@@ -41,12 +42,7 @@ def main(argv):
                result["compile_s"])
 
 
-def _quiet_libraries(record) -> bool:
-  """Keeps orbax's per-save INFO chatter out of the progress log (warnings still pass)."""
-  return record.levelno >= 30 or "/orbax/" not in record.pathname
-
-
 if __name__ == "__main__":
   logging.set_verbosity(logging.INFO)
-  logging.get_absl_handler().addFilter(_quiet_libraries)
+  logging.get_absl_handler().addFilter(checkpoint.quiet_orbax_info)
   app.run(main)

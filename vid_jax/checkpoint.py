@@ -58,3 +58,11 @@ class Checkpointer:
 def abstract_with_sharding(tree, sharding):
   """ShapeDtypeStructs of `tree` (e.g. from jax.eval_shape) all carrying `sharding`."""
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
+
+
+def quiet_orbax_info(record) -> bool:
+  """A logging filter: keeps orbax's per-save INFO chatter out of a progress log (warnings pass).
+
+  Entry points that train: `logging.get_absl_handler().addFilter(checkpoint.quiet_orbax_info)`.
+  """
+  return record.levelno >= 30 or "/orbax/" not in record.pathname
