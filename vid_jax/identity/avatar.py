@@ -12,7 +12,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from vid_jax import inference
-from vid_jax.data.attributes import ATTRIBUTE_INDEX
 from vid_jax.identity import originality
 from vid_jax.refiners import rl
 from vid_jax.refiners import rl_rewards
@@ -50,17 +49,6 @@ class AvatarResult:
   space: str
 
 
-def attribute_vectors(*, wanted=(), unwanted=()) -> tuple[np.ndarray, np.ndarray]:
-  """(want [40], avoid [40]) over CelebA's attributes for the refiner's requests."""
-  want = np.zeros((len(ATTRIBUTE_INDEX),), np.float32)
-  avoid = np.zeros_like(want)
-  for a in wanted:
-    want[ATTRIBUTE_INDEX[a]] = 1.0
-  for a in unwanted:
-    avoid[ATTRIBUTE_INDEX[a]] = 1.0
-  return want, avoid
-
-
 def refine_latents(models, classifier, *, key, y, wanted, unwanted, budget: int):
   """REINFORCE over z toward each identity's request (realism, attributes, uniqueness terms).
 
@@ -78,7 +66,8 @@ def refine_latents(models, classifier, *, key, y, wanted, unwanted, budget: int)
   cfg = rl.merged_config(models.config.get("refiners", {}).get("rl"))
   k_task, k_run = jax.random.split(key)
   task = rl_rewards.model_task(models, classifier, cfg=cfg, key=k_task)
-  want, avoid = attribute_vectors(wanted=wanted, unwanted=unwanted)
+  want = rl_rewards.attribute_vector(wanted)
+  avoid = rl_rewards.attribute_vector(unwanted, flag="--not")
   n = y.shape[0]
   requests = task.make_requests(want, avoid, n)._replace(cond=jnp.asarray(y, jnp.float32))
   refiner = rl.make_refiner("reinforce", cfg)
