@@ -39,7 +39,7 @@ test: $(VENV)/.installed-test
 # Our train step vs the PyTorch peer in the same run; torch lives in its own venv (never a project dep).
 bench: $(VENV)/.installed
 	test -x .venv-torch/bin/python || ($(PYTHON) -m venv .venv-torch && .venv-torch/bin/pip install -q torch==2.13.0 numpy) || echo "torch unavailable: the peer will be skipped"
-	$(PY) tools/benchmark.py --config=configs/dcgan_celeba64.py --batch=64 --steps=10 --rounds=3 --peer
+	$(PY) tools/bench/gan_step.py --config=configs/dcgan_celeba64.py --batch=64 --steps=10 --rounds=3 --peer
 
 # The attribute classifier behind domain FID/KID and attribute accuracy (docs/metrics.md).
 classifier: $(VENV)/.installed

@@ -4,7 +4,7 @@ The config (vid_jax/config.py) is data and imports none of the code it configure
 checks each section against the code that owns its vocabulary (the models' resolutions, conv
 implementations and projections; the config's loss and mode names) and hands the refiners' and
 the evaluation's sections to the checks that live with them. `vid_jax.train.Trainer` and
-tools/benchmark.py call `validate` before building anything.
+tools/bench/gan_step.py call `validate` before building anything.
 """
 import os
 

@@ -18,7 +18,7 @@ with K~ = the kernel flipped in space with its input/output channels swapped
 gradients; input gradients are themselves custom-rule layers, so gradients of
 gradients (penalties on input gradients) stay on the fast forms as well. Each of
 the three maps uses whichever formulation measured fastest for its shape
-(`tools/benchmark_layers.py --forms` times them all): the native op, the phase
+(`tools/bench/layers.py --forms` times them all): the native op, the phase
 form of the transposed conv, space-to-depth + stride-1 2x2 conv, explicit patches
 + one matmul, or Winograd F(2x2, 2x2) on the space-to-depth form (9 instead of
 16 multiplies per 2x2 output tile; its gradients are JAX's autodiff of the same
@@ -49,7 +49,7 @@ _DN = ("NHWC", "HWIO", "NHWC")
 UP_PHASE_MIN_SIZE = 16      # output height and width at least this
 UP_PHASE_MIN_FEATURES = 16  # and at least this many output channels
 DOWN_S2D_GRAD_MIN_SIZE = 16  # Conv4 input gradient via space-to-depth from this input size up
-# Quiet 2-core Xeon (AVX-512), 2026-12-01, batch 64, ms per pass (tools/benchmark_layers.py --forms):
+# Quiet 2-core Xeon (AVX-512), 2026-12-01, batch 64, ms per pass (tools/bench/layers.py --forms):
 GRAD_K_PATCHES_MAX_CHANNELS = 4  # weight gradient as one patches matmul for RGB inputs (15-16 -> 5-6)
 GRAD_K_S2D_MIN_SIZE = 32    # weight gradient by space-to-depth taps in batch chunks (55-60 -> 35-37)
 GRAD_K_CHUNKS = 4
@@ -349,7 +349,7 @@ def conv4(x, kernel, *, stride: int, padding: int):
 
 
 class Layer(NamedTuple):
-  """One 4x4 layer of the DCGAN pair, for tests and tools/benchmark_layers.py."""
+  """One 4x4 layer of the DCGAN pair, for tests and tools/bench/layers.py."""
   name: str        # e.g. "G1 ConvT 4x4x512->8x8x256"
   transposed: bool  # ConvT4 (generator) or Conv4 (discriminator)
   stride: int

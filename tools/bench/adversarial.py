@@ -1,7 +1,7 @@
 """PGD throughput through the DCGAN discriminator; prints one JSON line.
 
-  python tools/benchmark_adversarial.py                    # batch 256, 64x64, PGD-10
-  python tools/benchmark_adversarial.py --batch=32 --reps=3  # short run on a small CPU
+  python tools/bench/adversarial.py                    # batch 256, 64x64, PGD-10
+  python tools/bench/adversarial.py --batch=32 --reps=3  # short run on a small CPU
 
 Reports PGD-`steps` images/s (median of --reps timed runs after one compile
 run) and `ratio` = PGD time / (steps x one D forward+backward to the input on

@@ -1,7 +1,7 @@
 r"""Times vmapped RL refinement of many requests against a Python loop over them.
 
-  python tools/benchmark_rl.py                      # 256 requests, tiny MLP G
-  python tools/benchmark_rl.py --generator=dcgan    # random-init 32x32 DCGAN G/D
+  python tools/bench/rl.py                      # 256 requests, tiny MLP G
+  python tools/bench/rl.py --generator=dcgan    # random-init 32x32 DCGAN G/D
 
 Both sides do the same per-request work: the same jitted REINFORCE loop
 (`lax.scan` over steps, population latents per step), the same keys. The

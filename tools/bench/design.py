@@ -1,7 +1,7 @@
 r"""Speed of the identity designer: identities/s warm, compile (first call) time, per-part ms.
 
-  python tools/benchmark_design.py                       # `make demo`'s models, --num=64
-  python tools/benchmark_design.py --workdir=runs/cdcgan --classifier_workdir=runs/classifier \
+  python tools/bench/design.py                       # `make demo`'s models, --num=64
+  python tools/bench/design.py --workdir=runs/cdcgan --classifier_workdir=runs/classifier \
       --nickname_workdir=runs/nickname --num=64 --reps=3
 
 Prints one JSON line. The first call of design_identities includes compilation ("cold"); the next

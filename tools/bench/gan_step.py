@@ -1,7 +1,7 @@
 """Times the compiled train step on synthetic inputs; prints one JSON line.
 
-  python tools/benchmark.py --config=configs/dcgan_celeba64.py --batch=64 --steps=20
-  python tools/benchmark.py --config=configs/dcgan_celeba64.py --peer   # + the PyTorch peer, same run
+  python tools/bench/gan_step.py --config=configs/dcgan_celeba64.py --batch=64 --steps=20
+  python tools/bench/gan_step.py --config=configs/dcgan_celeba64.py --peer   # + the PyTorch peer, same run
 
 With --peer, the PyTorch DCGAN (../shared/peers/torch_dcgan.py) runs in rounds
 alternating with ours, from a separate interpreter (--peer_python, default

@@ -1,8 +1,8 @@
 """Times each 4x4 layer of the DCGAN pair, native vs fast: forward, input- and weight-gradient.
 
-  python tools/benchmark_layers.py --resolution=64 --batch=64
-  python tools/benchmark_layers.py --layers=G2,D1 --impls=fast --dtype=bfloat16
-  python tools/benchmark_layers.py --forms          # every formulation of every stride-2 pass
+  python tools/bench/layers.py --resolution=64 --batch=64
+  python tools/bench/layers.py --layers=G2,D1 --impls=fast --dtype=bfloat16
+  python tools/bench/layers.py --forms          # every formulation of every stride-2 pass
 
 Prints one JSON line with a plain matmul's GFLOP/s (the machine's reference),
 then one JSON line per layer: for each implementation the milliseconds and

@@ -1,7 +1,7 @@
 r"""Speed of the style refiner: classic filters and the neural loop.
 
-  python tools/benchmark_style.py                 # defaults of issue 7
-  python tools/benchmark_style.py --neural_steps=0  # filters only
+  python tools/bench/style.py                 # defaults of issue 7
+  python tools/bench/style.py --neural_steps=0  # filters only
 
 Prints one JSON line: images/s of each classic filter on a batch of --batch
 images of --size px (jitted, compile excluded, median of --reps), and the wall
@@ -110,6 +110,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-      __file__))))
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__)))))
   app.run(main)

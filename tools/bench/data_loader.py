@@ -1,8 +1,8 @@
 """Measures how many images/s the training loader delivers.
 
-  python tools/benchmark_data.py --source=avatars --cache=/data/avatars64 --batch=256 --seconds=10
-  python tools/benchmark_data.py --source=folder:/photos --batch=256 --seconds=10
-  python tools/benchmark_data.py --source=avatars --batch=64 --seconds=10   # live rendering
+  python tools/bench/data_loader.py --source=avatars --cache=/data/avatars64 --batch=256 --seconds=10
+  python tools/bench/data_loader.py --source=folder:/photos --batch=256 --seconds=10
+  python tools/bench/data_loader.py --source=avatars --batch=64 --seconds=10   # live rendering
 
 Prints one JSON line with images_per_sec (and what else was measured). The
 loader yields uint8 batches exactly as training consumes them.
