@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from vid_jax import classifier_train
 from vid_jax import testing
 from vid_jax.errors import UserError
 from vid_jax.metrics import breakdown
-from vid_jax.models import classifier as clf_lib
 from vid_jax.testing import REPO, load_config_file
 
 NAMES = ["Brown_Hair", "Black_Hair", "Smiling"]
@@ -107,7 +107,7 @@ def workdirs(tmp_path_factory):
   config.classifier.batch_size = 16
   config.classifier.holdout = 64
   config.classifier.eval_batch_size = 64
-  clf_lib.train_classifier(config, str(root / "clf"))
+  classifier_train.train_and_evaluate(config, str(root / "clf"))
   return gan, str(root / "clf")
 
 

@@ -13,8 +13,8 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
+from vid_jax import classifier_train
 from vid_jax.errors import UserError
-from vid_jax.models import classifier
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Classifier config (configs/*.py[:arg]).",
                                           lock_config=True)
@@ -26,7 +26,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
-    results = classifier.train_classifier(_CONFIG.value, _WORKDIR.value)
+    results = classifier_train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
