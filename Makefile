@@ -6,7 +6,7 @@ DEMO   ?= runs/demo
 WORKDIR ?= $(DEMO)/gan
 CACHE  := runs/cache/avatars64
 
-.PHONY: demo test bench install clean classifier evaluate
+.PHONY: demo test test-slow bench install clean classifier evaluate
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,12 +34,20 @@ demo: $(VENV)/.installed
 	@echo "identities: $(DEMO)/identities/index.html  (GAN samples: $(DEMO)/gan/samples/, tensorboard --logdir $(DEMO))"
 
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -n 2 -q tests
+	$(PY) -m pytest -n 2 -q -m "not slow" tests
 
-# Our train step vs the PyTorch peer in the same run; torch lives in its own venv (never a project dep).
+# Tests over a minute each (e.g. the 2-process jax.distributed run, tests/multihost_test.py).
+test-slow: $(VENV)/.installed-test
+	$(PY) -m pytest -q -m slow tests
+
+# The benchmark jobs of configs/bench.py, one JSON file each (result + environment) in runs/bench/<time>/;
+# BENCH=configs/bench.py:quick for tiny sizes, BENCH_ONLY=gan_step,layers for some jobs. The gan_step
+# job runs the PyTorch peer in the same run; torch lives in its own venv (never a project dep).
+BENCH ?= configs/bench.py
+BENCH_ONLY ?=
 bench: $(VENV)/.installed
 	test -x .venv-torch/bin/python || ($(PYTHON) -m venv .venv-torch && .venv-torch/bin/pip install -q torch==2.13.0 numpy) || echo "torch unavailable: the peer will be skipped"
-	$(PY) tools/bench/gan_step.py --config=configs/dcgan_celeba64.py --batch=64 --steps=10 --rounds=3 --peer
+	$(PY) tools/bench/run.py --config=$(BENCH) $(if $(BENCH_ONLY),--only=$(BENCH_ONLY))
 
 # The attribute classifier behind domain FID/KID and attribute accuracy (docs/metrics.md).
 classifier: $(VENV)/.installed
