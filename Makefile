@@ -49,7 +49,7 @@ bench: $(VENV)/.installed
 	test -x .venv-torch/bin/python || ($(PYTHON) -m venv .venv-torch && .venv-torch/bin/pip install -q torch==2.13.0 numpy) || echo "torch unavailable: the peer will be skipped"
 	$(PY) tools/bench/run.py --config=$(BENCH) $(if $(BENCH_ONLY),--only=$(BENCH_ONLY))
 
-# The attribute classifier behind domain FID/KID and attribute accuracy (docs/metrics.md).
+# The attribute classifier behind domain FID/KID and attribute accuracy (docs/metrics.md; runs: docs/experiments/classifier.md).
 classifier: $(VENV)/.installed
 	test -f $(CACHE)/manifest.json || $(PY) tools/prepare_data.py --source=avatars --size=64 --limit=20000 --out=$(CACHE)
 	$(PY) tools/train_classifier.py --config=configs/classifier_avatars.py --workdir=runs/classifier --config.data.cache_dir=$(CACHE)

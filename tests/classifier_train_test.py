@@ -19,7 +19,7 @@ from vid_jax.testing import load_config_file, make_tiny_workdir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Large drawn features, learnt by the tiny classifier within its 400 steps (harder
-# ones, e.g. Eyeglasses, take the default config's ~1000 steps; see docs/metrics.md).
+# ones, e.g. Eyeglasses, take the default config's ~1000 steps; see docs/experiments/classifier.md).
 # Held-out accuracy minus the majority label's, the worst of the six (hats), over train.seed
 # 0-3: after 150 steps +0.02 to +0.10, so whether the +0.05 below held depended on the seed and
 # on the CPU's float rounding (`make test` on an AMD EPYC: +0.047); after 400 steps, on 512

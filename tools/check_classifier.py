@@ -8,7 +8,7 @@ Gaussian noise of std 0.1 / 0.2 on the [-1, 1] scale) and prints, as JSON, the
 classifier's agreement with the labels per condition ("attr_present/<name>" =
 recall among images that have it). GAN samples are softer than renders; a
 classifier whose recall collapses under a 0.7 px blur judges their softness
-(docs/metrics.md, "The attribute classifier").
+(docs/experiments/classifier.md, "Augmentation").
 """
 import json
 import sys
@@ -16,10 +16,10 @@ import sys
 from absl import app, flags
 
 from vid_jax import config as vc
+from vid_jax import evaluators as evaluate
 from vid_jax.data import avatars
 from vid_jax.data.attributes import ATTRIBUTE_INDEX, parse_attribute_list
 from vid_jax.errors import UserError
-from vid_jax.metrics import evaluate
 from vid_jax.models import classifier as clf_lib
 
 _CLASSIFIER = flags.DEFINE_string("classifier_workdir", None, "Attribute classifier workdir.")
