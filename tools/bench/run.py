@@ -3,7 +3,7 @@
   python tools/bench/run.py --config=configs/bench.py                      # every job (`make bench`)
   python tools/bench/run.py --config=configs/bench.py:quick --only=gan_step,rl --out=/tmp/bench
 
-Each job of the config (configs/bench.py) runs as a subprocess, `tools/bench/<tool>.py --flag=value ...`
+Each job of the config (configs/bench.py; in name order, as ConfigDict keeps them) runs as a subprocess, `tools/bench/<tool>.py --flag=value ...`
 from the repository root; the JSON lines it prints are its result. OUT/<job>.json holds that result
 with the job's tool, flags and command, start time, wall seconds, exit code (and stderr's tail when
 it failed) and the environment: jax / jaxlib versions, backend, device kind and count, CPU model,
