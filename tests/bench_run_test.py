@@ -80,7 +80,8 @@ def test_a_failing_job_is_recorded_and_the_others_run(bench_run):
 def test_unknown_job_is_one_error_line(tmp_path):
   proc = _run("--config=configs/bench.py:quick", "--only=gan_step,nosuchjob", f"--out={tmp_path}")
   lines = proc.stderr.strip().splitlines()
-  assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and "nosuchjob" in lines[0]
+  assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+  assert lines[0].startswith("error:") and "nosuchjob" in lines[0]
 
 
 @pytest.mark.parametrize("arg", [None, "quick"])

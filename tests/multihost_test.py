@@ -35,7 +35,8 @@ def _env(devices: int, **extra) -> dict:
 def _launch(workdir, env, *, multihost: bool):
   argv = [sys.executable, os.path.join(REPO, "launch.py"), f"--config={os.path.join(REPO, CONFIG)}",
           f"--workdir={workdir}"] + (["--multihost"] if multihost else [])
-  return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
 
 
 def _wait(procs):

@@ -25,7 +25,8 @@ def augment(key, x, *, blur_max: float, noise_max: float):
 
 def make_train_step(module: AttributeClassifier, tx: optax.GradientTransformation, *,
                     blur_max: float = 0.0, noise_max: float = 0.0):
-  """(variables, opt_state, images uint8 [B,R,R,3], labels bool [B,A], key) -> (variables, opt_state, metrics).
+  """(variables, opt_state, images uint8 [B,R,R,3], labels bool [B,A], key)
+  -> (variables, opt_state, metrics).
 
   With `blur_max` / `noise_max` > 0 the training images are augmented (`augment`) with `key`.
   """

@@ -3,8 +3,9 @@
   python tools/bench/run.py --config=configs/bench.py                      # every job (`make bench`)
   python tools/bench/run.py --config=configs/bench.py:quick --only=gan_step,rl --out=/tmp/bench
 
-Each job of the config (configs/bench.py; in name order, as ConfigDict keeps them) runs as a subprocess, `tools/bench/<tool>.py --flag=value ...`
-from the repository root; the JSON lines it prints are its result. OUT/<job>.json holds that result
+Each job of the config (configs/bench.py; in name order, as ConfigDict keeps them) runs as a
+subprocess, `tools/bench/<tool>.py --flag=value ...` from the repository root; the JSON lines it
+prints are its result. OUT/<job>.json holds that result
 with the job's tool, flags and command, start time, wall seconds, exit code (and stderr's tail when
 it failed) and the environment: jax / jaxlib versions, backend, device kind and count, CPU model,
 Python, git commit (+ dirty), hostname. A failed, timed-out or skipped job is recorded and the
@@ -25,8 +26,8 @@ from ml_collections import config_flags
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STDERR_TAIL = 4000  # characters of a failed job's stderr kept in its file
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/bench.py", "Benchmark jobs (configs/bench.py[:quick]).",
-                                          lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", "configs/bench.py",
+                                          "Benchmark jobs (configs/bench.py[:quick]).", lock_config=True)
 _OUT = flags.DEFINE_string("out", None, "Output folder (default: runs/bench/<UTC timestamp>).")
 _ONLY = flags.DEFINE_list("only", [], "Job names to run (default: every job of the config).")
 _TIMEOUT = flags.DEFINE_float("timeout_s", 3600.0, "Per-job wall-clock limit in seconds.")
@@ -173,8 +174,8 @@ def main(argv):
     detail = record.get("reason") or record.get("note") or ""
     if record["status"] == "failed" and not detail:
       detail = (record["stderr_tail"].strip().splitlines() or [f"exit code {record['exit_code']}"])[-1]
-    print(f"{name}: {record['status']} in {record['wall_s']:.1f} s -> {path}" + (f" ({detail})" if detail else ""),
-          flush=True)
+    line = f"{name}: {record['status']} in {record['wall_s']:.1f} s -> {path}"
+    print(line + (f" ({detail})" if detail else ""), flush=True)
   sys.exit(1 if failed else 0)
 
 
