@@ -6,18 +6,26 @@ r"""Refines generator latents for a request with RL (or a baseline); saves a gri
   # every method on the same requests and budget; table + one JSON line
   python tools/refine.py --workdir=/tmp/run --budget=256 --compare --json
 
+  # another refine config, or one field of it
+  python tools/refine.py --workdir=/tmp/run --refine_config.population=16 \
+      --refine_config.weights.prior=0.1
+
 Without --classifier_workdir the attribute reward is off and hit rates are
 null; --attrs then only works for attributes a conditional generator knows.
-Reward weights and method hparams come from the run's `refiners.rl` config
-section (defaults: `vid_jax.refiners.rl.default_config()`).
+Reward weights and method hparams come from --refine_config (default
+configs/refine_avatars.py), not from the training run: a `refiners.rl` section
+in an older run's config.json is ignored. The harness that runs and scores the
+methods is tools/compare_refiners.py.
 """
 import json
+import os
 import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 import jax
+from ml_collections import config_flags
 import numpy as np
 from PIL import Image
 
@@ -26,16 +34,21 @@ from vid_jax import sharding
 from vid_jax.errors import UserError
 from vid_jax.models import classifier as clf_lib
 from vid_jax.refiners import rl
-from vid_jax.refiners import rl_rewards
+
+import compare_refiners  # tools/compare_refiners.py, beside this script
 
 FLAGS = flags.FLAGS
+_REFINE_CONFIG = config_flags.DEFINE_config_file(
+    "refine_config", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+                                  "refine_avatars.py"),
+    "Refiner config: reward weights and method hparams (configs/refine_avatars.py).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Training workdir (launch.py --workdir).")
 flags.DEFINE_string("classifier_workdir", None,
                     "Attribute classifier workdir (optional).")
 flags.DEFINE_list("attrs", [], "Wanted CelebA attributes, e.g. Smiling,Eyeglasses.")
 flags.DEFINE_list("not", [], "Unwanted CelebA attributes, e.g. Male.")
 flags.DEFINE_integer("budget", None,
-                     "Generator evaluations per request (default: config).")
+                     "Generator evaluations per request (default: the refine config's budget).")
 flags.DEFINE_enum("method", "reinforce",
                   ["reinforce", "es", "amortized", "best_of_n", "gradient"],
                   "Refinement method (ignored with --compare).")
@@ -47,7 +60,7 @@ flags.DEFINE_integer("num_requests", 8,
                      "Copies of the request refined at once (different keys).")
 flags.DEFINE_integer("seed", 0, "PRNG seed.")
 flags.DEFINE_integer("amortized_steps", None,
-                     "Training steps of the amortised policy (default: config).")
+                     "Training steps of the amortised policy (default: the refine config's).")
 flags.DEFINE_string("preferences", None,
                     "Optional .npz of a user's pairwise choices: z_a [M, Z], "
                     "z_b [M, Z], prefer_a [M]; enables the preference reward.")
@@ -94,21 +107,21 @@ def run(argv):
 
   if not FLAGS.workdir:
     raise UserError("--workdir is required (a launch.py training workdir)")
-  want = rl_rewards.attribute_vector(FLAGS.attrs, flag="--attrs")
-  avoid = rl_rewards.attribute_vector(getattr(FLAGS, "not"), flag="--not")
+  want = rl.attribute_vector(FLAGS.attrs, flag="--attrs")
+  avoid = rl.attribute_vector(getattr(FLAGS, "not"), flag="--not")
   if FLAGS.num_requests < 1:
     raise UserError(f"--num_requests={FLAGS.num_requests}: must be >= 1")
 
-  models = inference.load_models(FLAGS.workdir)
-  section = models.config.get("refiners", {}).get("rl")
-  cfg = rl.merged_config(section)
+  cfg = rl.merged_config(_REFINE_CONFIG.value)  # an unlocked copy the flags below may change
   if FLAGS.amortized_steps is not None:
     cfg.amortized.train_steps = FLAGS.amortized_steps
+  if FLAGS.preferences:
+    cfg.weights.preference = FLAGS.preference_weight
+  rl.validate_config(cfg)
+  models = inference.load_models(FLAGS.workdir)
   preference_pairs = None
   if FLAGS.preferences:
     preference_pairs = _load_preferences(FLAGS.preferences, models.z_dim)
-    cfg.weights.preference = FLAGS.preference_weight
-  rl.validate_config(cfg)
   budget = cfg.budget if FLAGS.budget is None else FLAGS.budget
   if budget < 1:
     raise UserError(f"--budget={budget}: must be >= 1")
@@ -119,7 +132,7 @@ def run(argv):
 
   key = jax.random.key(FLAGS.seed)
   k_task, k_run = jax.random.split(key)
-  task = rl_rewards.model_task(models, classifier, cfg=cfg, key=k_task,
+  task = rl.model_task(models, classifier, cfg=cfg, key=k_task,
                                preference_pairs=preference_pairs)
   for name in task.dropped:
     print(f"note: reward term {name!r} is off (nothing to compute it with)",
@@ -141,7 +154,7 @@ def run(argv):
     except ValueError as e:
       raise UserError(f"--budget={budget} with --method=amortized: {e}") from e
 
-  report = rl.compare_methods(task, requests, k_run, cfg=cfg, budget=budget,
+  report = compare_refiners.compare_methods(task, requests, k_run, cfg=cfg, budget=budget,
                               methods=methods, mesh=mesh)
   print(_table(report))
   if FLAGS.out:

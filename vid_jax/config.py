@@ -136,7 +136,6 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.refiners = ml_collections.ConfigDict()
   c.refiners.adversarial = adversarial_defaults()  # PGD on D's inputs in training; docs/adversarial.md
-  c.refiners.rl = rl_defaults()  # latent-space refiner (tools/refine.py); docs/rl.md
   return c
 
 
@@ -152,62 +151,6 @@ def adversarial_defaults() -> ml_collections.ConfigDict:
   c.step_size = 2 / 255
   c.num_steps = 3  # PGD steps per train step (each costs one D forward+backward)
   c.fraction = 0.5  # share of the real and of the fake batch that is perturbed
-  return c
-
-
-def rl_defaults() -> ml_collections.ConfigDict:
-  """The `refiners.rl` section: the RL latent refiner (vid_jax.refiners.rl, tools/refine.py)."""
-  c = ml_collections.ConfigDict()
-  # Weights of the reward terms (see rl_rewards); a term with weight 0 is not
-  # computed. `attributes` is dropped when no classifier is available,
-  # `preference` when no pairwise choices were given.
-  c.weights = ml_collections.ConfigDict(dict(
-      realism=1.0,      # log D(x) <= 0
-      attributes=1.0,   # log p(requested facts) <= 0
-      uniqueness=1.0,   # cosine distance to nearest banked identity, [0, 2]
-      preference=0.0,   # Bradley-Terry score of a fitted reward model
-      prior=0.0,        # -(mean(z^2) - 1) / 2, keeps z typical
-  ))
-  c.realism_kind = "log_sigmoid"  # or "logit"
-  c.attr_threshold = 0.0  # classifier logit above which an attribute "is there"
-  c.bank_size = 64  # prior samples standing in for identities already handed out
-  c.budget = 512  # generator evaluations per request
-  c.population = 32  # latents evaluated per policy update (reinforce/es/best_of_n)
-  c.reinforce = ml_collections.ConfigDict(dict(
-      learning_rate=0.1,    # Adam on (mean, log_std)
-      init_log_std=0.0,     # start at the prior's scale
-      min_log_std=-3.0,     # keeps exploring
-      max_log_std=0.5,
-      baseline="loo",       # "loo" (leave-one-out batch mean), "ema" or "none"
-      baseline_decay=0.9,   # for "ema"
-      normalize=True,       # divide advantages by the batch reward std
-      kl_weight=0.01,       # KL(policy || N(0, I)), per coordinate
-      entropy_weight=0.0,   # bonus on sum(log_std)
-  ))
-  c.es = ml_collections.ConfigDict(dict(
-      learning_rate=0.1,
-      sigma=0.5,            # perturbation scale
-      rank_shaping=True,    # centred ranks instead of raw rewards
-      kl_weight=0.01,       # pulls the mean towards 0
-  ))
-  c.gradient = ml_collections.ConfigDict(dict(
-      chains=8,             # parallel ascents = evaluations per step
-      learning_rate=0.05,
-      kl_weight=0.01,       # weight of |z|^2 / 2 per coordinate
-  ))
-  c.amortized = ml_collections.ConfigDict(dict(
-      hidden=256,
-      num_layers=2,
-      learning_rate=1e-3,
-      init_log_std=-1.0,    # exploration noise of the policy head
-      kl_weight=0.01,       # |mu(noise, request) - noise|^2 / 2
-      entropy_weight=0.0,
-      train_steps=200,
-      requests_per_step=16,
-      samples_per_request=8,
-      mean_wanted=1.5,      # random training requests: expected #wanted attrs
-      mean_avoided=0.5,     # ... and #unwanted ones
-  ))
   return c
 
 

@@ -15,7 +15,7 @@ from vid_jax.metrics import evaluate
 from vid_jax.models.discriminator import PROJECTIONS
 from vid_jax.models.generator import RESOLUTIONS
 from vid_jax.models.layers import CONV_IMPLS
-from vid_jax.refiners import adversarial, rl
+from vid_jax.refiners import adversarial
 
 
 def _err(field, value, fix):
@@ -119,7 +119,5 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   if src.startswith("folder:") and not d.cache_dir and not os.path.isdir(src[len("folder:"):]):
     raise _err("data.source", src, "the folder does not exist; give an existing image folder")
   # The sections whose code checks them itself, each naming its own fields.
-  if "rl" in config.refiners:
-    rl.validate_config(config.refiners.rl)
   adversarial.validate_config(config.refiners.adversarial)
   evaluate.check_eval_config(config)

@@ -26,7 +26,6 @@ import numpy as np
 from vid_jax.errors import UserError
 from vid_jax.models import Discriminator, Generator
 from vid_jax.refiners import rl
-from vid_jax.refiners import rl_rewards
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_requests", 256, "Requests refined at once.")
@@ -87,14 +86,14 @@ def run():
   k_models, k_bank, k_req, k_run = jax.random.split(key, 4)
   generate, d_logits, features = _models(FLAGS.generator, FLAGS.z_dim,
                                          k_models)
-  reward = rl_rewards.combine(
-      {"realism": rl_rewards.realism(d_logits),
-       "uniqueness": rl_rewards.uniqueness(features),
-       "prior": rl_rewards.prior},
+  reward = rl.combine(
+      {"realism": rl.realism(d_logits),
+       "uniqueness": rl.uniqueness(features),
+       "prior": rl.prior},
       {"realism": 1.0, "uniqueness": 1.0, "prior": 0.1})
   bank = jax.jit(lambda z: features(generate(z)))(
       jax.random.normal(k_bank, (16, FLAGS.z_dim)))
-  one = rl_rewards.make_request(want=jnp.zeros((1,)), bank=bank)
+  one = rl.make_request(want=jnp.zeros((1,)), bank=bank)
   requests = jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), one)
   keys = jax.random.split(k_run, n)
   refiner = rl.reinforce(population=FLAGS.population)

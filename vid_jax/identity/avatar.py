@@ -2,7 +2,8 @@
 
 Nothing here samples on its own: latents come from `inference.sample_latents`, attribute vectors
 from `inference.request_attributes`, refinement from `refiners.rl.refine_requests` (REINFORCE on
-the reward terms of `refiners.rl_rewards.model_task`) and looks from `refiners.style.stylize`.
+the reward terms of `refiners.rl.model_task`, hyper-parameters `refiners.rl.default_config()`, the
+values of configs/refine_avatars.py) and looks from `refiners.style.stylize`.
 """
 import dataclasses
 from typing import Any, Optional
@@ -14,7 +15,6 @@ import numpy as np
 from vid_jax import inference
 from vid_jax.identity import originality
 from vid_jax.refiners import rl
-from vid_jax.refiners import rl_rewards
 from vid_jax.refiners import style as style_lib
 
 STYLES = ("none",) + tuple(style_lib.CLASSIC_STYLES)  # looks that need no reference image
@@ -63,11 +63,12 @@ def refine_latents(models, classifier, *, key, y, wanted, unwanted, budget: int)
   Returns:
     (z [N, Z], reward [N]).
   """
-  cfg = rl.merged_config(models.config.get("refiners", {}).get("rl"))
+  # The refiner's own defaults: a `refiners.rl` section in an older run's config.json is ignored.
+  cfg = rl.default_config()
   k_task, k_run = jax.random.split(key)
-  task = rl_rewards.model_task(models, classifier, cfg=cfg, key=k_task)
-  want = rl_rewards.attribute_vector(wanted)
-  avoid = rl_rewards.attribute_vector(unwanted, flag="--not")
+  task = rl.model_task(models, classifier, cfg=cfg, key=k_task)
+  want = rl.attribute_vector(wanted)
+  avoid = rl.attribute_vector(unwanted, flag="--not")
   n = y.shape[0]
   requests = task.make_requests(want, avoid, n)._replace(cond=jnp.asarray(y, jnp.float32))
   refiner = rl.make_refiner("reinforce", cfg)

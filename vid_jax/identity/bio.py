@@ -11,7 +11,7 @@ bios. It is, plainly:
    interests, our trait words, mottos and emoji (`bio_tables`; `POOL`: a few
    per slot, drawn with the request's key, as are 4 of the ~12 templates and
    one wording of each).
-2. A score (`bio_score`), the weighted sum (`rl_rewards.combine`) of named
+2. A score (`bio_score`), the weighted sum (`refiners.rl.combine`) of named
    terms: fluency under a character n-gram model fitted on package text of the
    locale (`bio_lm`), keyword coverage, agreement of the words' tags with the
    avatar's attributes, a random taste per request, repetition and length.

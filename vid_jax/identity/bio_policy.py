@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from vid_jax.identity.bio_score import TERMS, assemble
-from vid_jax.refiners.rl_rewards import combine
+from vid_jax.refiners.rl.rewards import combine
 
 Array = jax.Array
 

@@ -1,6 +1,6 @@
 """The bio's score: tabulated parts, features of a choice, named terms.
 
-The score of a slot choice is the weighted sum (`rl_rewards.combine`) of named
+The score of a slot choice is the weighted sum (`refiners.rl.combine`) of named
 terms:
   fluency     mean log-probability per character (nats, < 0) under a
               character n-gram model with interpolated Kneser-Ney smoothing
@@ -102,7 +102,7 @@ def assemble(tab: Tables, choice: Array) -> Features:
       length=tab.lit_len[t] + jnp.sum(u * tab.opt_len[s, choice]))
 
 
-# Reward terms in rl_rewards' (x, z, request) convention: x = Features [N],
+# Reward terms in refiners.rl.rewards' (x, z, request) convention: x = Features [N],
 # z = choices [N, S], request = the request's Tables. Larger is better.
 def _fluency(f, z, tab):
   del z, tab

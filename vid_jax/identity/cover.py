@@ -303,7 +303,7 @@ def make_cover_fn(generate: GenerateFn | None, options: CoverOptions, *,
       "pattern").
     options: a CoverOptions.
     style_fn: optional look applied last, images [N, H, W, 3] -> same (e.g. a
-      functools.partial of a vid_jax.refiners.style_filters look), so the cover wears the
+      functools.partial of a vid_jax.refiners.style.filters look), so the cover wears the
       avatar's style.
 
   Returns:

@@ -10,11 +10,10 @@ from vid_jax.refiners.style import (CLASSIC_STYLES, STYLE_NAMES, Extractor,
                                     reinhard, rgb_to_lab, sketch,
                                     style_loss_value, stylize, vgg19_extractor)
 from vid_jax.refiners import rl
-from vid_jax.refiners import rl_rewards
-from vid_jax.refiners.rl import (METHODS, Refiner, RefineResult, amortized, amortized_refiner,
-                                 best_of_n, compare_methods, evolution_strategies, gradient_ascent,
-                                 make_refine_fn, refine, refine_requests, reinforce, train_amortized)
-from vid_jax.refiners.rl_rewards import Request, combine, fit_preference_model, make_request, model_task
+from vid_jax.refiners.rl import (METHODS, Refiner, RefineResult, Request, amortized, amortized_refiner,
+                                 attribute_vector, best_of_n, combine, evolution_strategies,
+                                 fit_preference_model, gradient_ascent, make_refine_fn, make_request,
+                                 model_task, refine, refine_requests, reinforce, train_amortized)
 from vid_jax.refiners import adversarial
 from vid_jax.refiners.adversarial import (away_from_attribute_loss, cross_entropy_loss, d_input_attributes,
                                           d_misclassification_loss, d_robustness_report,

@@ -5,12 +5,7 @@ the same shape and dtype, in [-1, 1]. Hyperparameters are keyword-only Python
 values (static under `jax.jit`: use `functools.partial` or `static_argnames`
 to change them in jitted code); colours and reference images are arrays.
 Filters act on each image independently, so a batch gives the same result as
-its images one by one.
-
-Colour science (`rgb_to_lab`, `lab_to_rgb`) follows the CIE formulas used by
-scikit-image: sRGB gamma, the sRGB->XYZ matrix, D65 white, 2-degree observer.
-All 3x3 colour mixes are written as elementwise sums rather than `dot`, so they
-stay exact float32 on accelerators whose default matmul precision is lower.
+its images one by one. The colour spaces and blurs they use are in image_ops.py.
 """
 
 from __future__ import annotations
@@ -23,205 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from vid_jax.errors import UserError
-
-__all__ = [
-    "rgb_to_lab",
-    "lab_to_rgb",
-    "luminance",
-    "gaussian_blur",
-    "sobel_magnitude",
-    "sketch",
-    "cartoon",
-    "pixel_art",
-    "reinhard",
-    "posterize",
-    "duotone",
-    "CLASSIC_STYLES",
-]
-
-# sRGB (linear) -> CIE XYZ, and the D65 / 2-degree reference white.
-_XYZ_FROM_RGB = np.array([[0.412453, 0.357580, 0.180423],
-                          [0.212671, 0.715160, 0.072169],
-                          [0.019334, 0.119193, 0.950227]], np.float64)
-_RGB_FROM_XYZ = np.linalg.inv(_XYZ_FROM_RGB)
-_D65_WHITE = (0.95047, 1.0, 1.08883)
-_LAB_EPS = 0.008856   # (6/29)^3, CIE threshold of the cube-root branch
-_LAB_KAPPA = 7.787    # slope of the linear branch
-_LAB_FINV = 0.2068966  # 6/29: the same threshold in f-space
-
-# Rec. 601 luma weights on gamma-encoded RGB.
-_LUMA = (0.299, 0.587, 0.114)
-
-
-# ----------------------------------------------------------------------------
-# Helpers.
-# ----------------------------------------------------------------------------
-
-
-def _check_images(images: jax.Array, name: str = "images") -> None:
-  """Raises UserError unless `images` is a float [B, H, W, 3] array."""
-  if images.ndim != 4 or images.shape[-1] != 3:
-    raise UserError(
-        f"{name} must be a [B, H, W, 3] batch; got shape {tuple(images.shape)}"
-        " (add a batch axis with images[None] for one image)")
-  if not jnp.issubdtype(images.dtype, jnp.floating):
-    raise UserError(
-        f"{name} must be float in [-1, 1]; got dtype {images.dtype} "
-        "(convert uint8 with x / 127.5 - 1)")
-
-
-def _to_unit(images: jax.Array) -> jax.Array:
-  """[-1, 1] any float -> float32 in [0, 1]."""
-  return (images.astype(jnp.float32) + 1.0) * 0.5
-
-
-def _from_unit(unit: jax.Array, dtype) -> jax.Array:
-  """float32 in [0, 1] (clipped) -> `dtype` in [-1, 1]."""
-  return (jnp.clip(unit, 0.0, 1.0) * 2.0 - 1.0).astype(dtype)
-
-
-def _mix3(x: jax.Array, matrix) -> jax.Array:
-  """Applies a constant 3x3 matrix to the last axis, exactly in float32."""
-  m = np.asarray(matrix, np.float64)
-  c0, c1, c2 = x[..., 0], x[..., 1], x[..., 2]
-  rows = [float(m[i, 0]) * c0 + float(m[i, 1]) * c1 + float(m[i, 2]) * c2
-          for i in range(3)]
-  return jnp.stack(rows, axis=-1)
-
-
-def luminance(unit: jax.Array) -> jax.Array:
-  """Rec. 601 luma of RGB in [0, 1]: [..., 3] -> [..., 1]."""
-  return (_LUMA[0] * unit[..., 0:1] + _LUMA[1] * unit[..., 1:2] +
-          _LUMA[2] * unit[..., 2:3])
-
-
-def _auto_sigma(images: jax.Array, sigma: float | None, frac: float) -> float:
-  if sigma is not None:
-    if sigma <= 0:
-      raise UserError(f"sigma must be > 0; got {sigma}")
-    return float(sigma)
-  return max(0.5, frac * min(images.shape[1], images.shape[2]))
-
-
-def _gaussian_kernel(sigma: float) -> np.ndarray:
-  radius = max(1, int(math.ceil(3.0 * sigma)))
-  t = np.arange(-radius, radius + 1, dtype=np.float64)
-  k = np.exp(-0.5 * (t / sigma) ** 2)
-  return (k / k.sum()).astype(np.float32)
-
-
-def gaussian_blur(x: jax.Array, sigma: float) -> jax.Array:
-  """Separable Gaussian blur with reflect padding.
-
-  Written as weighted sums of shifted slices: exact float32 on every backend
-  and far faster than a depthwise conv on XLA:CPU (measured 30x at 64 px).
-
-  Args:
-    x: float [B, H, W, C].
-    sigma: standard deviation in pixels (static).
-
-  Returns:
-    float [B, H, W, C].
-  """
-  k = _gaussian_kernel(sigma)
-  r = (k.shape[0] - 1) // 2
-  h, w = x.shape[1], x.shape[2]
-  # Reflect padding needs the image to be larger than the kernel radius.
-  mode = "reflect" if min(h, w) > r else "edge"
-  xp = jnp.pad(x, ((0, 0), (r, r), (r, r), (0, 0)), mode=mode)
-  y = sum(float(k[i]) * xp[:, i:i + h, :, :] for i in range(k.shape[0]))
-  return sum(float(k[i]) * y[:, :, i:i + w, :] for i in range(k.shape[0]))
-
-
-def sobel_magnitude(x: jax.Array) -> jax.Array:
-  """Sobel gradient magnitude with edge padding: [B, H, W, C] -> [B, H, W, C]."""
-  p = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-  h, w = x.shape[1], x.shape[2]
-
-  def s(dy, dx):  # shifted view, offsets in {-1, 0, 1}
-    return p[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w, :]
-
-  gx = (s(-1, 1) + 2 * s(0, 1) + s(1, 1)) - (s(-1, -1) + 2 * s(0, -1) +
-                                               s(1, -1))
-  gy = (s(1, -1) + 2 * s(1, 0) + s(1, 1)) - (s(-1, -1) + 2 * s(-1, 0) +
-                                               s(-1, 1))
-  # eps keeps the gradient of sqrt finite on flat regions.
-  return jnp.sqrt(gx * gx + gy * gy + 1e-12)
-
-
-def _smoothstep(lo: float, hi: float, x: jax.Array) -> jax.Array:
-  t = jnp.clip((x - lo) / (hi - lo), 0.0, 1.0)
-  return t * t * (3.0 - 2.0 * t)
-
-
-# ----------------------------------------------------------------------------
-# Colour spaces.
-# ----------------------------------------------------------------------------
-
-
-def rgb_to_lab(images: jax.Array) -> jax.Array:
-  """sRGB in [-1, 1] -> CIE L*a*b* (D65, 2 degrees), as skimage.color.rgb2lab.
-
-  Args:
-    images: float [..., 3] in [-1, 1].
-
-  Returns:
-    float32 [..., 3]: L in [0, 100], a and b roughly in [-128, 128].
-  """
-  u = _to_unit(images)
-  # sRGB gamma expansion; max() keeps the unused branch of pow finite.
-  lin = jnp.where(u > 0.04045,
-                  jnp.power((jnp.maximum(u, 0.04045) + 0.055) / 1.055, 2.4),
-                  u / 12.92)
-  # Normalised XYZ and the two differences a* and b* are built from, each
-  # mixed straight from linear RGB so float32 cancellation stays small.
-  m = _XYZ_FROM_RGB / np.asarray(_D65_WHITE)[:, None]
-  t = _mix3(lin, m)                                       # X/Xn, Y/Yn, Z/Zn
-  d = _mix3(lin, np.stack([m[0] - m[1], m[1] - m[2], m[2]]))[..., :2]
-  f = jnp.where(t > _LAB_EPS, jnp.cbrt(jnp.maximum(t, _LAB_EPS)),
-                _LAB_KAPPA * t + 16.0 / 116.0)
-  fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
-
-  def fdiff(f1, f2, t1, t2, dt):
-    # cbrt(t1) - cbrt(t2) == (t1 - t2) / (f1^2 + f1 f2 + f2^2): no cancellation.
-    both = (t1 > _LAB_EPS) & (t2 > _LAB_EPS)
-    den = f1 * f1 + f1 * f2 + f2 * f2
-    return jnp.where(both, dt / jnp.where(both, den, 1.0), f1 - f2)
-
-  a = 500.0 * fdiff(fx, fy, t[..., 0], t[..., 1], d[..., 0])
-  b = 200.0 * fdiff(fy, fz, t[..., 1], t[..., 2], d[..., 1])
-  return jnp.stack([116.0 * fy - 16.0, a, b], axis=-1)
-
-
-def lab_to_rgb(lab: jax.Array, dtype=jnp.float32) -> jax.Array:
-  """CIE L*a*b* (D65, 2 degrees) -> sRGB in [-1, 1], as skimage.color.lab2rgb.
-
-  Out-of-gamut colours are clipped (negative Z to 0, then RGB to [0, 1]).
-
-  Args:
-    lab: float [..., 3].
-    dtype: output dtype.
-
-  Returns:
-    `dtype` [..., 3] in [-1, 1].
-  """
-  lab = lab.astype(jnp.float32)
-  fy = (lab[..., 0] + 16.0) / 116.0
-  fx = lab[..., 1] / 500.0 + fy
-  fz = jnp.maximum(fy - lab[..., 2] / 200.0, 0.0)
-  f = jnp.stack([fx, fy, fz], axis=-1)
-  t = jnp.where(f > _LAB_FINV, f * f * f, (f - 16.0 / 116.0) / _LAB_KAPPA)
-  xyz = t * jnp.asarray(_D65_WHITE, jnp.float32)
-  lin = _mix3(xyz, _RGB_FROM_XYZ)
-  u = jnp.where(lin > 0.0031308,
-                1.055 * jnp.power(jnp.maximum(lin, 0.0031308), 1 / 2.4) - 0.055,
-                12.92 * lin)
-  return _from_unit(u, dtype)
-
-
-# ----------------------------------------------------------------------------
-# Looks.
-# ----------------------------------------------------------------------------
+from vid_jax.refiners.style.image_ops import (auto_sigma, check_images, from_unit, gaussian_blur,
+                                              lab_to_rgb, luminance, rgb_to_lab, smoothstep,
+                                              sobel_magnitude, to_unit)
 
 
 def sketch(images: jax.Array, *, sigma: float | None = None,
@@ -237,17 +36,17 @@ def sketch(images: jax.Array, *, sigma: float | None = None,
   Returns:
     [B, H, W, 3] grey images in [-1, 1], input dtype.
   """
-  _check_images(images)
-  sigma = _auto_sigma(images, sigma, 1 / 16)
-  grey = luminance(_to_unit(images))                        # [B, H, W, 1]
+  check_images(images)
+  sigma = auto_sigma(images, sigma, 1 / 16)
+  grey = luminance(to_unit(images))                        # [B, H, W, 1]
   blurred_inv = gaussian_blur(1.0 - grey, sigma)
   # Colour dodge: bright where the neighbourhood is as bright as the pixel.
   dodge = jnp.minimum(grey / jnp.maximum(1.0 - blurred_inv, 1e-3), 1.0)
   edges = sobel_magnitude(gaussian_blur(grey, max(0.5, sigma / 8)))
-  edges = _smoothstep(0.1, 0.6, edges)
+  edges = smoothstep(0.1, 0.6, edges)
   out = dodge * (1.0 - edge_strength * edges)
   out = jnp.power(jnp.clip(out, 0.0, 1.0), pencil_gamma)
-  return _from_unit(jnp.broadcast_to(out, grey.shape[:3] + (3,)),
+  return from_unit(jnp.broadcast_to(out, grey.shape[:3] + (3,)),
                     images.dtype)
 
 
@@ -290,10 +89,10 @@ def cartoon(images: jax.Array, *, levels: int = 6, smooth_iters: int = 4,
   Returns:
     [B, H, W, 3] in [-1, 1], input dtype.
   """
-  _check_images(images)
+  check_images(images)
   if levels < 2:
     raise UserError(f"cartoon levels must be >= 2; got {levels}")
-  u = _to_unit(images)
+  u = to_unit(images)
   smooth = jax.lax.fori_loop(
       0, smooth_iters,
       lambda _, x: _bilateral(x, radius=radius, sigma_space=max(radius, 1) / 1.5,
@@ -304,10 +103,10 @@ def cartoon(images: jax.Array, *, levels: int = 6, smooth_iters: int = 4,
   l_q = (jnp.floor(lab[..., 0:1] / step) + 0.5) * step
   lab_q = jnp.concatenate([jnp.clip(l_q, 0.0, 100.0),
                            lab[..., 1:] * saturation], axis=-1)
-  colour = _to_unit(lab_to_rgb(lab_q))
+  colour = to_unit(lab_to_rgb(lab_q))
   edges = sobel_magnitude(gaussian_blur(luminance(smooth), 0.7))
-  ink = _smoothstep(edge_threshold, 2.0 * edge_threshold, edges)
-  return _from_unit(colour * (1.0 - ink), images.dtype)
+  ink = smoothstep(edge_threshold, 2.0 * edge_threshold, edges)
+  return from_unit(colour * (1.0 - ink), images.dtype)
 
 
 def _kmeans_palette(pixels: jax.Array, num_colors: int,
@@ -347,7 +146,7 @@ def pixel_art(images: jax.Array, *, pixel_size: int | None = None,
   Returns:
     [B, H, W, 3] in [-1, 1], input dtype.
   """
-  _check_images(images)
+  check_images(images)
   if pixel_size is None:
     pixel_size = max(1, min(images.shape[1], images.shape[2]) // 32)
   if pixel_size < 1:
@@ -400,11 +199,11 @@ def reinhard(images: jax.Array, reference: jax.Array, *,
   Returns:
     [B, H, W, 3] in [-1, 1], input dtype.
   """
-  _check_images(images)
+  check_images(images)
   reference = jnp.asarray(reference)
   if reference.ndim == 3:
     reference = reference[None]
-  _check_images(reference, "reference")
+  check_images(reference, "reference")
   if reference.shape[0] not in (1, images.shape[0]):
     raise UserError(
         f"reference batch {reference.shape[0]} does not match images batch "
@@ -427,12 +226,12 @@ def posterize(images: jax.Array, *, levels: int = 4) -> jax.Array:
   Returns:
     [B, H, W, 3] in [-1, 1], input dtype.
   """
-  _check_images(images)
+  check_images(images)
   if levels < 2:
     raise UserError(f"posterize levels must be >= 2; got {levels}")
-  u = _to_unit(images)
+  u = to_unit(images)
   q = jnp.clip(jnp.floor(u * levels), 0, levels - 1) / (levels - 1)
-  return _from_unit(q, images.dtype)
+  return from_unit(q, images.dtype)
 
 
 def duotone(images: jax.Array, *,
@@ -450,10 +249,10 @@ def duotone(images: jax.Array, *,
   Returns:
     [B, H, W, 3] in [-1, 1], input dtype.
   """
-  _check_images(images)
+  check_images(images)
   dark = jnp.asarray(dark, jnp.float32).reshape(3)
   light = jnp.asarray(light, jnp.float32).reshape(3)
-  t = luminance(_to_unit(images))                              # [B, H, W, 1]
+  t = luminance(to_unit(images))                              # [B, H, W, 1]
   t = jnp.clip((t - 0.5) * contrast + 0.5, 0.0, 1.0)
   out = dark + (light - dark) * t                              # [B, H, W, 3]
   return jnp.clip(out, -1.0, 1.0).astype(images.dtype)
