@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import time
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -146,6 +147,125 @@ def evaluate_accuracy(classifier: Classifier, source, *, batch_size: int) -> dic
           "count": n}
 
 
+@dataclasses.dataclass(frozen=True)
+class Parts:
+  """What a classifier run is built from (the GAN's train.Parts, for the classifier)."""
+  module: AttributeClassifier
+  tx: optax.GradientTransformation
+  replicated: jax.sharding.NamedSharding
+  data_sharding: jax.sharding.NamedSharding
+  step_fn: Callable  # jitted (variables, opt_state, images, labels, key) -> (variables, opt_state, metrics)
+
+
+def make_sources(opts: ClassifierOptions) -> tuple[_Subset, _Subset]:
+  """(train, held-out) views of the configured source; the last `holdout` examples are held out."""
+  source = data_lib.make_source(opts.source, size=opts.resolution, seed=opts.seed,
+                                num_examples=opts.num_examples, cache_dir=opts.cache_dir)
+  if not source.has_attributes:
+    raise UserError(f"config.data.source={opts.source!r} has no attribute labels; the classifier "
+                    "needs them (avatars, tfds:celeb_a, or a folder with list_attr_celeba.txt)")
+  train_idx, held_idx = split_indices(len(source), opts.holdout)
+  return _Subset(source, train_idx), _Subset(source, held_idx)
+
+
+def make_loader(opts: ClassifierOptions, train_source):
+  """This process's shuffled batches of the training split (global batch classifier.batch_size)."""
+  return data_lib.make_loader(train_source, global_batch_size=opts.batch_size, seed=opts.seed,
+                              shuffle=True, process_index=jax.process_index(),
+                              process_count=jax.process_count())
+
+
+def create_parts(opts: ClassifierOptions) -> Parts:
+  """The module, Adam with a cosine-decayed lr, the mesh's shardings and the jitted step."""
+  module = AttributeClassifier(num_attributes=NUM_ATTRIBUTES, width=opts.width,
+                               feature_dim=opts.feature_dim)
+  schedule = optax.cosine_decay_schedule(opts.lr, opts.steps, alpha=0.05)
+  tx = optax.adam(schedule)
+  mesh = shard_lib.make_mesh()
+  rep = shard_lib.replicated(mesh)
+  data_sharding = shard_lib.batch_sharding(mesh)
+  step_fn = jax.jit(make_train_step(module, tx, blur_max=opts.blur_max, noise_max=opts.noise_max),
+                    in_shardings=(rep, rep, data_sharding, data_sharding, rep),
+                    out_shardings=(rep, rep, rep), donate_argnums=(0, 1))
+  return Parts(module=module, tx=tx, replicated=rep, data_sharding=data_sharding, step_fn=step_fn)
+
+
+def create_state(opts: ClassifierOptions, parts: Parts):
+  """Fresh (variables, opt_state) from train.seed, replicated on every device."""
+  def init(key):
+    x = jnp.zeros((1, opts.resolution, opts.resolution, 3), jnp.float32)
+    variables = parts.module.init(key, x, train=False)
+    return variables, parts.tx.init(variables["params"])
+
+  # The rbg PRNG for init only: threefry's random-bits code makes this init
+  # compile ~5x slower on XLA:CPU (~25 s against ~5 s on two busy cores).
+  init_key = jax.random.key(opts.seed, impl="rbg")
+  return jax.jit(init, out_shardings=parts.replicated)(init_key)
+
+
+def train_loop(opts: ClassifierOptions, *, parts: Parts, variables, opt_state, loader, writer):
+  """classifier.steps steps from (variables, opt_state); returns the trained variables.
+
+  The step's augmentation key is fold_in(key(train.seed + 1), step); scalars are fetched and
+  written every classifier.log_every steps and at the end.
+  """
+  aug_key = jax.random.key(opts.seed + 1)
+  pending = []
+  t_log, step_log = time.perf_counter(), 0
+  for step in range(1, opts.steps + 1):
+    batch = next(loader)
+    images, labels = shard_lib.global_batch((batch["image"], batch["attributes"]), parts.data_sharding)
+    variables, opt_state, metrics = parts.step_fn(variables, opt_state, images, labels,
+                                                  jax.random.fold_in(aug_key, step))
+    pending.append(metrics)
+    if (opts.log_every and step % opts.log_every == 0) or step == opts.steps:
+      host = jax.device_get(pending)
+      pending = []
+      logged = {f"classifier/{k}": float(np.mean([m[k] for m in host])) for k in host[0]}
+      now = time.perf_counter()  # the first interval includes compilation
+      logged["classifier/steps_per_sec"] = (step - step_log) / max(now - t_log, 1e-9)
+      t_log, step_log = now, step
+      if not np.isfinite(logged["classifier/loss"]):
+        raise UserError(f"classifier loss is {logged['classifier/loss']} at step {step}; "
+                        "lower config.classifier.lr")
+      writer.scalars(step, logged)
+      logging.info("classifier step %d/%d loss %.4f accuracy %.4f (%.2f steps/s)", step,
+                   opts.steps, logged["classifier/loss"], logged["classifier/accuracy"],
+                   logged["classifier/steps_per_sec"])
+  return variables
+
+
+def evaluate_and_save(opts: ClassifierOptions, *, parts: Parts, variables, held_source, train_examples: int,
+                      workdir: str, writer, t_start: float, train_s: float) -> dict:
+  """Held-out accuracy and feature scale; writes the checkpoint and WORKDIR/classifier.json."""
+  classifier = Classifier(module=parts.module, variables=uncommitted(variables),
+                          attribute_names=ATTRIBUTE_NAMES, resolution=opts.resolution)
+  held = evaluate_accuracy(classifier, held_source, batch_size=opts.eval_batch_size)
+  classifier = dataclasses.replace(classifier, feature_scale=max(held["feature_rms"], 1e-12))
+  drawn = [i for i, r in enumerate(held["positive_rate"]) if 0 < r < 1]
+  results = {name: float(acc) for name, acc in zip(ATTRIBUTE_NAMES, held["accuracy"])}
+  results["mean_drawn"] = float(np.mean(held["accuracy"][drawn])) if drawn else float("nan")
+  results["steps"] = opts.steps
+  results["wall_s"] = time.perf_counter() - t_start
+  summary = {
+      "source": opts.source, "resolution": opts.resolution, "steps": opts.steps,
+      "train_examples": train_examples, "heldout_examples": held["count"],
+      "train_s": train_s, "wall_s": results["wall_s"],
+      "heldout_accuracy": {n: results[n] for n in ATTRIBUTE_NAMES},
+      "heldout_majority_baseline": {n: float(m) for n, m in zip(ATTRIBUTE_NAMES, held["majority"])},
+      "heldout_positive_rate": {n: float(r) for n, r in zip(ATTRIBUTE_NAMES, held["positive_rate"])},
+      "mean_drawn": results["mean_drawn"], "feature_scale": classifier.feature_scale,
+  }
+  writer.scalars(opts.steps, {f"heldout_accuracy/{n}": results[n] for n in ATTRIBUTE_NAMES}
+                 | {"heldout_accuracy/mean_drawn": results["mean_drawn"]})
+  save_classifier(workdir, classifier, step=opts.steps,  # every process: orbax coordinates
+                  extra={"heldout_accuracy": summary["heldout_accuracy"], "source": opts.source})
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "classifier.json"), "w", encoding="utf-8") as f:
+      json.dump(summary, f, indent=2)
+  return results
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains the attribute classifier of `config` and checkpoints it in `workdir`.
 
@@ -162,91 +282,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """
   opts = options_from_config(config, device_count=jax.device_count())
   t_start = time.perf_counter()
-  source = data_lib.make_source(opts.source, size=opts.resolution, seed=opts.seed,
-                                num_examples=opts.num_examples, cache_dir=opts.cache_dir)
-  if not source.has_attributes:
-    raise UserError(f"config.data.source={opts.source!r} has no attribute labels; the classifier "
-                    "needs them (avatars, tfds:celeb_a, or a folder with list_attr_celeba.txt)")
-  train_idx, held_idx = split_indices(len(source), opts.holdout)
-  train_src, held_src = _Subset(source, train_idx), _Subset(source, held_idx)
-  loader = data_lib.make_loader(train_src, global_batch_size=opts.batch_size, seed=opts.seed,
-                                shuffle=True, process_index=jax.process_index(),
-                                process_count=jax.process_count())
-
-  module = AttributeClassifier(num_attributes=NUM_ATTRIBUTES, width=opts.width,
-                               feature_dim=opts.feature_dim)
-  schedule = optax.cosine_decay_schedule(opts.lr, opts.steps, alpha=0.05)
-  tx = optax.adam(schedule)
-  mesh = shard_lib.make_mesh()
-  rep = shard_lib.replicated(mesh)
-  data_sharding = shard_lib.batch_sharding(mesh)
-
-  def init(key):
-    x = jnp.zeros((1, opts.resolution, opts.resolution, 3), jnp.float32)
-    variables = module.init(key, x, train=False)
-    return variables, tx.init(variables["params"])
-
-  # The rbg PRNG for init only: threefry's random-bits code makes this init
-  # compile ~5x slower on XLA:CPU (~25 s against ~5 s on two busy cores).
-  init_key = jax.random.key(opts.seed, impl="rbg")
-  aug_key = jax.random.key(opts.seed + 1)
-  variables, opt_state = jax.jit(init, out_shardings=rep)(init_key)
-  step_fn = jax.jit(make_train_step(module, tx, blur_max=opts.blur_max, noise_max=opts.noise_max),
-                    in_shardings=(rep, rep, data_sharding, data_sharding, rep),
-                    out_shardings=(rep, rep, rep), donate_argnums=(0, 1))
+  train_source, held_source = make_sources(opts)
+  loader = make_loader(opts, train_source)
+  parts = create_parts(opts)
+  variables, opt_state = create_state(opts, parts)
   writer = writer_lib.MetricWriter(workdir, enabled=jax.process_index() == 0)
-  pending = []
-  t_log, step_log = time.perf_counter(), 0
   try:
-    for step in range(1, opts.steps + 1):
-      batch = next(loader)
-      images, labels = shard_lib.global_batch((batch["image"], batch["attributes"]), data_sharding)
-      variables, opt_state, metrics = step_fn(variables, opt_state, images, labels,
-                                              jax.random.fold_in(aug_key, step))
-      pending.append(metrics)
-      if (opts.log_every and step % opts.log_every == 0) or step == opts.steps:
-        host = jax.device_get(pending)
-        pending = []
-        logged = {f"classifier/{k}": float(np.mean([m[k] for m in host])) for k in host[0]}
-        now = time.perf_counter()  # the first interval includes compilation
-        logged["classifier/steps_per_sec"] = (step - step_log) / max(now - t_log, 1e-9)
-        t_log, step_log = now, step
-        if not np.isfinite(logged["classifier/loss"]):
-          raise UserError(f"classifier loss is {logged['classifier/loss']} at step {step}; "
-                          "lower config.classifier.lr")
-        writer.scalars(step, logged)
-        logging.info("classifier step %d/%d loss %.4f accuracy %.4f (%.2f steps/s)", step,
-                     opts.steps, logged["classifier/loss"], logged["classifier/accuracy"],
-                     logged["classifier/steps_per_sec"])
-    train_s = time.perf_counter() - t_start
-    classifier = Classifier(module=module, variables=uncommitted(variables),
-                            attribute_names=ATTRIBUTE_NAMES, resolution=opts.resolution)
-    held = evaluate_accuracy(classifier, held_src, batch_size=opts.eval_batch_size)
-    classifier = dataclasses.replace(classifier, feature_scale=max(held["feature_rms"], 1e-12))
-    drawn = [i for i, r in enumerate(held["positive_rate"]) if 0 < r < 1]
-    results = {name: float(acc) for name, acc in zip(ATTRIBUTE_NAMES, held["accuracy"])}
-    results["mean_drawn"] = float(np.mean(held["accuracy"][drawn])) if drawn else float("nan")
-    results["steps"] = opts.steps
-    results["wall_s"] = time.perf_counter() - t_start
-    summary = {
-        "source": opts.source, "resolution": opts.resolution, "steps": opts.steps,
-        "train_examples": len(train_idx), "heldout_examples": held["count"],
-        "train_s": train_s, "wall_s": results["wall_s"],
-        "heldout_accuracy": {n: results[n] for n in ATTRIBUTE_NAMES},
-        "heldout_majority_baseline": {n: float(m) for n, m in
-                                      zip(ATTRIBUTE_NAMES, held["majority"])},
-        "heldout_positive_rate": {n: float(r) for n, r in
-                                  zip(ATTRIBUTE_NAMES, held["positive_rate"])},
-        "mean_drawn": results["mean_drawn"], "feature_scale": classifier.feature_scale,
-    }
-    writer.scalars(opts.steps, {f"heldout_accuracy/{n}": results[n] for n in ATTRIBUTE_NAMES}
-                   | {"heldout_accuracy/mean_drawn": results["mean_drawn"]})
-    save_classifier(workdir, classifier, step=opts.steps,  # every process: orbax coordinates
-                    extra={"heldout_accuracy": summary["heldout_accuracy"],
-                           "source": opts.source})
-    if jax.process_index() == 0:
-      with open(os.path.join(workdir, "classifier.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    variables = train_loop(opts, parts=parts, variables=variables, opt_state=opt_state, loader=loader,
+                           writer=writer)
+    return evaluate_and_save(opts, parts=parts, variables=variables, held_source=held_source,
+                             train_examples=len(train_source), workdir=workdir, writer=writer,
+                             t_start=t_start, train_s=time.perf_counter() - t_start)
   finally:
     writer.close()
-  return results
