@@ -49,8 +49,11 @@ def test_config_file_and_default_config_agree():
 
   assert types(from_file) == types(defaults)
   rl.validate_config(config_lib.load_config_file(REFINE_CONFIG))
-  with pytest.raises(UserError, match="config arg 'smoke' is unknown"):
-    config_lib.load_config_file(REFINE_CONFIG, "smoke")
+  smoke = config_lib.load_config_file(REFINE_CONFIG, "smoke")
+  rl.validate_config(smoke)
+  assert smoke.budget == 32 and smoke.amortized.train_steps == 3
+  with pytest.raises(UserError, match="config arg 'smok' is unknown"):
+    config_lib.load_config_file(REFINE_CONFIG, "smok")
 
 
 def test_training_config_holds_no_refiner_hyper_parameters():

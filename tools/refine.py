@@ -49,8 +49,7 @@ flags.DEFINE_list("attrs", [], "Wanted CelebA attributes, e.g. Smiling,Eyeglasse
 flags.DEFINE_list("not", [], "Unwanted CelebA attributes, e.g. Male.")
 flags.DEFINE_integer("budget", None,
                      "Generator evaluations per request (default: the refine config's budget).")
-flags.DEFINE_enum("method", "reinforce",
-                  ["reinforce", "es", "amortized", "best_of_n", "gradient"],
+flags.DEFINE_enum("method", "reinforce", list(rl.METHODS),
                   "Refinement method (ignored with --compare).")
 flags.DEFINE_string("out", None, "Write a PNG grid of the results here.")
 flags.DEFINE_bool("compare", False,
