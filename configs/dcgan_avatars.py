@@ -3,7 +3,8 @@
   python launch.py --config=configs/dcgan_avatars.py --workdir=runs/demo
   python launch.py --config=configs/dcgan_avatars.py:smoke --workdir=/tmp/smoke
 
-Variants (`:arg`, comma-separated): `smoke` (a few tiny steps, for tests).
+Variants (`:arg`, comma-separated): `smoke` (a few tiny steps, for tests). Why each setting:
+docs/experiments/configs.md.
 """
 from vid_jax import config as vc
 
@@ -15,17 +16,11 @@ def get_config(arg=None):
   c.data.num_examples = 20_000
   c.data.cache_dir = "runs/cache/avatars64"  # written by `make demo` (tools/prepare_data.py)
   c.model.resolution = 64
-  # Half the DCGAN widths (ngf = ndf = 32): ~4x fewer FLOPs, so that 2000 steps fit the
-  # demo's 15 minutes on 2 CPU cores (docs/performance.md); the 64-wide model is dcgan_celeba64.
-  c.model.g_width = 32
+  c.model.g_width = 32           # half the DCGAN widths (ngf = ndf = 32): ~4x fewer FLOPs
   c.model.d_width = 32
-  # Two time-scale update rule (Heusel et al. 2017): with DCGAN's 2e-4 for both, D wins on the
-  # flat-coloured avatars within 100 steps (D(G(z)) ~0.04, g_loss 7-9) and G's samples stay
-  # noise; G at 4e-4 and D at 1e-4 keep D(x) ~0.65 / D(G(z)) ~0.35 and give avatars by step
-  # 1500-2000 (docs/performance.md, "The demo").
-  c.optim.g_lr = 4e-4
+  c.optim.g_lr = 4e-4            # two time-scale update rule (Heusel et al. 2017): G faster than D
   c.optim.d_lr = 1e-4
-  c.optim.ema_decay = 0.995  # a ~200-step horizon suits a 2000-step run
+  c.optim.ema_decay = 0.995      # a ~200-step horizon for a 2000-step run
   c.train.num_steps = 2000
   c.train.batch_size = 64
   c.train.log_every = 50
@@ -33,5 +28,5 @@ def get_config(arg=None):
   c.train.sample_every = 250
   if args.smoke:
     c = vc.smoke(c)
-    c.data.cache_dir = ""
+    c.data.cache_dir = ""        # tests read the avatars live
   return c

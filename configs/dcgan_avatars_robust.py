@@ -1,9 +1,7 @@
 """DCGAN on the procedural avatars with an adversarially trained discriminator.
 
-Same run as configs/dcgan_avatars.py, except that every D update sees PGD-
-perturbed inputs: the first half of the real and of the fake batch are pushed
-(3 L-inf steps, eps = 2/255 of the [0, 1] pixel range, i.e. 4/255 in the
-[-1, 1] image scale) toward D's wrong answer (docs/adversarial.md).
+Same run as configs/dcgan_avatars.py, except that every D update sees PGD-perturbed inputs
+(docs/adversarial.md).
 
   python launch.py --config=configs/dcgan_avatars_robust.py --workdir=runs/robust
   python launch.py --config=configs/dcgan_avatars_robust.py:smoke --workdir=/tmp/smoke_robust

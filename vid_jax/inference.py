@@ -11,6 +11,7 @@ import numpy as np
 
 from vid_jax import checkpoint as ckpt_lib
 from vid_jax import train_state as ts_lib
+from vid_jax.config import check_retired
 from vid_jax.data.attributes import attribute_names
 from vid_jax.errors import UserError
 from vid_jax.models import build_gan
@@ -115,12 +116,9 @@ def request_attributes(models: "Models", key, n: int, wanted, unwanted):
 # Fields added after runs were written, with the value those older runs trained with.
 LEGACY_DEFAULTS = {("optim", "aux_weight"): 0.0, ("optim", "aux_mode"): "ac",
                    ("model", "projection"): "pooled", ("optim", "lr_decay_start"): 0,
-                   ("model", "g_cond_hidden"): 0,
-                   ("model", "d_cond_hidden"): 0, ("optim", "mode_seeking"): 0.0,
+                   ("model", "g_cond_hidden"): 0, ("optim", "mode_seeking"): 0.0,
                    ("optim", "mismatch_weight"): 0.0, ("model", "aux_net_width"): 0,
-                   ("optim", "d_batch"): "separate", ("optim", "aux_lr"): 0.0,
-                   ("model", "g_cond_spatial"): 0, ("model", "d_stage_projection"): False,
-                   ("model", "d_cond_shift"): False}
+                   ("optim", "d_batch"): "separate", ("model", "g_cond_spatial"): 0}
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -129,7 +127,8 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     raise UserError(f"{workdir} is not a training workdir (no config.json); "
                     "give the --workdir of a launch.py run")
   with open(path, encoding="utf-8") as f:
-    config = ml_collections.ConfigDict(json.load(f))
+    # A run of a retired option fails here, in one line; older runs lose the retired fields' "off" values.
+    config = ml_collections.ConfigDict(check_retired(json.load(f), where=path))
   for (section, field), value in LEGACY_DEFAULTS.items():
     if field not in config[section]:
       config[section][field] = value

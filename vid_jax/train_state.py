@@ -46,21 +46,7 @@ def make_optimizers(optim, num_steps: int) -> tuple[optax.GradientTransformation
   g_lr = learning_rate(optim.g_lr, decay_start=optim.lr_decay_start, num_steps=num_steps)
   d_lr = learning_rate(optim.d_lr, decay_start=optim.lr_decay_start, num_steps=num_steps,
                        updates_per_step=optim.n_critic)
-  d_tx = optax.adam(d_lr, b1=optim.b1, b2=optim.b2)
-  if optim.aux_lr:  # the attribute head's params (aux_net, aux) learn at their own rate
-    head_lr = learning_rate(optim.aux_lr, decay_start=optim.lr_decay_start, num_steps=num_steps,
-                            updates_per_step=optim.n_critic)
-    d_tx = optax.multi_transform({"d": d_tx, "head": optax.adam(head_lr, b1=optim.b1, b2=optim.b2)},
-                                 _head_labels)
-  return optax.adam(g_lr, b1=optim.b1, b2=optim.b2), d_tx
-
-
-HEAD_PARAMS = ("aux_net", "aux")  # D's top-level modules that only the attribute head reads
-
-
-def _head_labels(d_params):
-  """"head" for D's attribute-head params (HEAD_PARAMS), "d" for the rest."""
-  return {k: jax.tree.map(lambda _, k=k: "head" if k in HEAD_PARAMS else "d", v) for k, v in d_params.items()}
+  return optax.adam(g_lr, b1=optim.b1, b2=optim.b2), optax.adam(d_lr, b1=optim.b1, b2=optim.b2)
 
 
 def create_train_state(key, *, generator, discriminator, g_tx, d_tx, resolution, z_dim, num_attributes):

@@ -1,14 +1,20 @@
-"""The pure GAN train step: D update(s), then a G update that reuses G's forward pass."""
+"""The pure GAN train step: D update(s), then a G update that reuses G's forward pass.
+
+Each loss is a weighted sum of named terms (losses.combine): D's of adversarial, mismatch, aux and
+r1; G's of adversarial, aux and mode_seeking; a term whose weight is 0 is not computed. How D sees
+a step's reals and fakes is a D application: the core's "separate" (below) or the experimental
+"joint" (vid_jax.experimental.joint_batch), picked by `StepOptions.d_batch`.
+"""
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from vid_jax import losses
-from vid_jax.config import D_BATCHES, FAKE_AWARE_AUX_MODES
 from vid_jax.data.loader import to_float
+from vid_jax.experimental import joint_batch
 from vid_jax.refiners import adversarial
 from vid_jax.train_state import TrainState
 
@@ -24,13 +30,21 @@ class StepOptions:
   attribute_indices: tuple[int, ...] = ()   # columns of batch["attributes"] the models condition on
   adversarial: Any = None                   # frozen dict of PGD settings, or None (off)
   aux_weight: float = 0.0                   # AC-GAN attribute loss: D's head on reals, G on fakes
-  aux_mode: str = "ac"                      # ac: head learns reals' attributes | adc, adc_ratio: (real, fake) x attribute
+  aux_mode: str = "ac"                      # ac: head learns reals' attributes | adc: (real, fake) x attribute
   mode_seeking: float = 0.0                 # weight of the mode-seeking term on G (Mao et al. 2019); 0 = off
   mismatch_weight: float = 0.0              # D's loss on reals with one attribute flipped, as fakes (Reed et al. 2016)
-  d_batch: str = "separate"                 # separate: reals and fakes normalised apart in D | joint: one batch
+  d_batch: str = "separate"                 # D_APPLICATIONS: reals and fakes normalised apart in D | joint: one batch
 
+  def d_weights(self) -> dict:
+    """D's loss terms' weights (terms that do not apply get 0)."""
+    conditional = bool(self.attribute_indices)
+    return {"adversarial": 1.0, "mismatch": self.mismatch_weight if conditional else 0.0,
+            "aux": self.aux_weight if conditional else 0.0, "r1": self.r1_gamma}
 
-MODE_SEEKING_EPS = 1e-5
+  def g_weights(self) -> dict:
+    """G's loss terms' weights."""
+    return {"adversarial": 1.0, "aux": self.aux_weight if self.attribute_indices else 0.0,
+            "mode_seeking": self.mode_seeking}
 
 
 def fake_attributes(y_real, key, *, paired: bool = False):
@@ -55,16 +69,49 @@ def flip_one_attribute(y, key):
   return jnp.abs(y - jax.nn.one_hot(which, y.shape[1], dtype=y.dtype))
 
 
-def pair_spread(images, z):
-  """Mean over adjacent pairs (2i, 2i+1) of mean |x_2i - x_2i+1| / mean |z_2i - z_2i+1|.
+def separate_for_d(d_apply, params, batch_stats, *, real, fake, y_real, y_fake, y_wrong):
+  """D's logits for its update: the reals, then the fakes, each batch with its own BatchNorm statistics.
 
-  Mode seeking (Mao et al. 2019, MSGAN): G minimises 1 / (spread + eps), so two latents with the
-  same attributes may not land on the same image (a conditional G otherwise learns to ignore z).
+  Args:
+    d_apply: (params, batch_stats, x, y, aux_rows=None) -> (logits [N], attribute logits of the
+      first aux_rows images (all if None) or None, new batch_stats).
+    real, fake: images [B, R, R, 3]; y_real, y_fake: attributes [B, A] or None (unconditional);
+    y_wrong: the reals' attributes with one flipped [B, A], or None (no matching-aware term).
+
+  Returns:
+    dict(real, wrong, fake: logits [B] (wrong None without y_wrong), aux_real, aux_fake: attribute
+    logits or None, batch_stats).
   """
-  b = images.shape[0] // 2 * 2
-  dx = jnp.mean(jnp.abs(images[0:b:2] - images[1:b:2]).astype(jnp.float32), axis=(1, 2, 3))
-  dz = jnp.mean(jnp.abs(z[0:b:2] - z[1:b:2]), axis=1)
-  return jnp.mean(dx / dz)
+  b = real.shape[0]
+  mismatch = y_wrong is not None
+  # Mismatch: the reals twice in one batch (BatchNorm sees the same statistics as for one copy).
+  x_in, y_in = ((jnp.concatenate([real, real]), jnp.concatenate([y_real, y_wrong]))
+                if mismatch else (real, y_real))
+  logits, aux_real, bs = d_apply(params, batch_stats, x_in, y_in, aux_rows=b)  # the head: one copy
+  real_logits, wrong_logits = logits[:b], (logits[b:] if mismatch else None)
+  fake_logits, aux_fake, bs = d_apply(params, bs, fake, y_fake)
+  return dict(real=real_logits, wrong=wrong_logits, fake=fake_logits, aux_real=aux_real,
+              aux_fake=aux_fake, batch_stats=bs)
+
+
+def separate_for_g(d_apply, params, batch_stats, *, fake, y_fake, real, y_real):
+  """D's logits of the fakes for G's update (`real`, `y_real`: for applications that batch them too).
+
+  Returns:
+    dict(fake: logits [B], aux_fake: attribute logits or None, batch_stats).
+  """
+  logits, aux_fake, bs = d_apply(params, batch_stats, fake, y_fake)
+  return dict(fake=logits, aux_fake=aux_fake, batch_stats=bs)
+
+
+class DApplication(NamedTuple):
+  """How D sees a step's images: `for_d` in D's update, `for_g` in G's (signatures as separate_for_*)."""
+  for_d: Callable[..., dict]
+  for_g: Callable[..., dict]
+
+
+D_APPLICATIONS = {"separate": DApplication(separate_for_d, separate_for_g),
+                  "joint": DApplication(joint_batch.for_d, joint_batch.for_g)}  # experimental
 
 
 def make_train_step(*, generator, discriminator, options: StepOptions) -> Callable:
@@ -73,13 +120,13 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
   d_fake_term = losses.D_FAKE_TERMS[options.loss]
   conditional = bool(options.attribute_indices)
   attr_idx = jnp.asarray(options.attribute_indices, jnp.int32) if conditional else None
-
-  aux = conditional and options.aux_weight > 0
-  adc = aux and options.aux_mode in FAKE_AWARE_AUX_MODES
-  mismatch = conditional and options.mismatch_weight > 0
-  joint = options.d_batch == "joint"
-  if options.d_batch not in D_BATCHES:
-    raise ValueError(f"d_batch={options.d_batch!r}; use one of {D_BATCHES}")
+  if options.d_batch not in D_APPLICATIONS:
+    raise ValueError(f"d_batch={options.d_batch!r}; use one of {tuple(D_APPLICATIONS)}")
+  apply_d = D_APPLICATIONS[options.d_batch]
+  d_weights, g_weights = options.d_weights(), options.g_weights()
+  aux = bool(d_weights["aux"])
+  adc = aux and options.aux_mode == "adc"
+  mismatch = bool(d_weights["mismatch"])
 
   def d_apply(params, batch_stats, x, y, aux_rows=None):  # -> (logits, attribute logits of the
     # first aux_rows images (all if None) or None, batch stats)
@@ -89,19 +136,12 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
     logits, aux_logits = out if aux else (out, None)
     return logits, aux_logits, new["batch_stats"]
 
-  def aux_loss(aux_logits, y, source=0):
-    """Attribute cross-entropy, mean over examples and attributes.
-
-    ac: aux_logits [B, A], sigmoid cross-entropy against y.
-    adc: aux_logits [B, A, 2, 2]; the target class of attribute a is (source, y_a), source 0 for
-    real and 1 for fake: D learns to tell a fake's attributes from a real's, so G cannot satisfy
-    the head with patterns only D reads as the attribute.
-    """
-    if not adc:
-      return jnp.mean(optax.sigmoid_binary_cross_entropy(aux_logits, y))
-    b, a = y.shape
-    labels = 2 * source + y.astype(jnp.int32)  # [B, A] in 0..3
-    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(aux_logits.reshape(b, a, 4), labels))
+  def d_aux_term(out, y_real, y_fake):
+    """ac: the head learns reals' attributes; adc: also fakes' requested ones, as fake classes."""
+    if adc:
+      return 0.5 * (losses.aux_ce(logits=out["aux_real"], attributes=y_real, source=0)
+                    + losses.aux_ce(logits=out["aux_fake"], attributes=y_fake, source=1))
+    return losses.aux_ce(logits=out["aux_real"], attributes=y_real)
 
   def train_step(state: TrainState, batch) -> tuple[TrainState, dict]:
     key = jax.random.fold_in(state.rng, state.step)
@@ -133,61 +173,36 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
                                                    y_real, y_fake, jax.random.fold_in(k_adv, i),
                                                    dict(options.adversarial))
 
-      def d_objective(params, real_in=d_real_in, fake_in=d_fake_in):
-        if joint:  # reals (twice with mismatch), then fakes, in one batch: shared BatchNorm statistics
-          xs = [real_in, real_in, fake_in] if mismatch else [real_in, fake_in]
-          ys = ([y_real, y_wrong, y_fake] if mismatch else [y_real, y_fake]) if conditional else None
-          logits, aux_all, bs = d_apply(params, d_bs, jnp.concatenate(xs),
-                                        None if ys is None else jnp.concatenate(ys))
-          real_logits, fake_logits = logits[:b], logits[-b:]
-          wrong_logits = logits[b:2 * b] if mismatch else None
-          aux_real, aux_fake = (aux_all[:b], aux_all[-b:]) if aux else (None, None)
-        else:
-          # Mismatch: the reals twice in one batch (BatchNorm sees the same statistics as for one copy).
-          x_in, y_in = ((jnp.concatenate([real_in, real_in]), jnp.concatenate([y_real, y_wrong]))
-                        if mismatch else (real_in, y_real))
-          logits, aux_real, bs = d_apply(params, d_bs, x_in, y_in, aux_rows=b)  # the head: one copy
-          real_logits, wrong_logits = logits[:b], (logits[b:] if mismatch else None)
-          fake_logits, aux_fake, bs = d_apply(params, bs, fake_in, y_fake)
-        loss = d_loss_fn(real_logits=real_logits, fake_logits=fake_logits)
-        if mismatch:
-          loss = loss + options.mismatch_weight * d_fake_term(wrong_logits)
-        d_aux = jnp.zeros((), jnp.float32)
-        if aux:  # ac: the head learns reals' attributes; adc: also fakes' requested ones, as fake classes
-          d_aux = (0.5 * (aux_loss(aux_real, y_real, 0) + aux_loss(aux_fake, y_fake, 1)) if adc
-                   else aux_loss(aux_real, y_real))
-          loss = loss + options.aux_weight * d_aux
-        if options.r1_gamma:
-          d_fn = lambda x: d_apply(params, d_bs, x, y_real)[0]
-          loss = loss + options.r1_gamma * losses.r1_penalty(d_fn=d_fn, real=real)
-        return loss, (bs, real_logits, fake_logits, wrong_logits, d_aux)
+      def d_objective(params, real_in=d_real_in, fake_in=d_fake_in, batch_stats=d_bs):
+        out = apply_d.for_d(d_apply, params, batch_stats, real=real_in, fake=fake_in, y_real=y_real,
+                            y_fake=y_fake, y_wrong=y_wrong)
+        r1_fn = lambda x: d_apply(params, batch_stats, x, y_real)[0]
+        loss, values = losses.combine({
+            "adversarial": losses.Term(lambda: d_loss_fn(real_logits=out["real"], fake_logits=out["fake"])),
+            "mismatch": losses.Term(lambda: d_fake_term(out["wrong"])),
+            "aux": losses.Term(lambda: d_aux_term(out, y_real, y_fake)),
+            "r1": losses.Term(lambda: losses.r1_penalty(d_fn=r1_fn, real=real)),
+        }, d_weights)
+        d_aux = values.get("aux", jnp.zeros((), jnp.float32))
+        return loss, (out["batch_stats"], out["real"], out["fake"], out["wrong"], d_aux)
 
       (d_loss, (d_bs, real_logits, fake_logits, wrong_logits, d_aux)), d_grads = jax.value_and_grad(
           d_objective, has_aux=True)(d_params)
       updates, d_opt = state.d_tx.update(d_grads, d_opt, d_params)
       d_params = optax.apply_updates(d_params, updates)
 
-    g_real_in = jax.lax.stop_gradient(d_real_in) if joint else None  # the last critic step's reals ride along
-
     def g_objective(fake_in):
-      if joint:  # D normalises the fakes together with reals here too, as in its own update
-        logits, aux_all, bs = d_apply(d_params, d_bs, jnp.concatenate([g_real_in, fake_in]),
-                                      jnp.concatenate([y_real, y_fake]) if conditional else None)
-        logits, aux_fake = logits[b:], (aux_all[b:] if aux else None)
-      else:
-        logits, aux_fake, bs = d_apply(d_params, d_bs, fake_in, y_fake)
-      loss = g_loss_fn(fake_logits=logits)
-      g_aux = jnp.zeros((), jnp.float32)
-      if aux:  # G is pushed to make the requested attributes recognisable
-        g_aux = aux_loss(aux_fake, y_fake, 0)
-        if options.aux_mode == "adc_ratio":  # Hou et al.'s G objective: log C(fake, y|x) - log C(real, y|x)
-          g_aux = g_aux - aux_loss(aux_fake, y_fake, 1)
-        loss = loss + options.aux_weight * g_aux
-      spread = jnp.zeros((), jnp.float32)
-      if options.mode_seeking:
-        spread = pair_spread(fake_in, z)  # z: the last critic step's latents, those behind `fake`
-        loss = loss + options.mode_seeking / (spread + MODE_SEEKING_EPS)
-      return loss, (bs, g_aux, spread)
+      out = apply_d.for_g(d_apply, d_params, d_bs, fake=fake_in, y_fake=y_fake, real=d_real_in,
+                          y_real=y_real)
+      loss, values = losses.combine({
+          "adversarial": losses.Term(lambda: g_loss_fn(fake_logits=out["fake"])),
+          # G is pushed to make the requested attributes recognisable (as reals' in ADC's head)
+          "aux": losses.Term(lambda: losses.aux_ce(logits=out["aux_fake"], attributes=y_fake, source=0)),
+          # z: the last critic step's latents, those behind `fake`
+          "mode_seeking": losses.Term(lambda: losses.pair_spread(fake_in, z), losses.inverse),
+      }, g_weights)
+      zero = jnp.zeros((), jnp.float32)
+      return loss, (out["batch_stats"], values.get("aux", zero), values.get("mode_seeking", zero))
 
     (g_loss, (d_bs, g_aux, spread)), dfake = jax.value_and_grad(g_objective, has_aux=True)(fake)
     (g_grads,) = g_vjp(dfake)

@@ -35,13 +35,12 @@ def with_mlp_embedding(y, hidden: int):
 class ConditionalBatchNorm(nn.Module):
   """BatchNorm whose scale and bias are shifted by linear functions of the attributes.
 
-  With `spatial` = r > 0 the shifts also vary over the image: y gives r maps of 4x4
-  (`spatial_maps`), resized bilinearly to the feature map, and a per-pixel linear map of them
-  adds to the scale and bias of each channel, so an attribute can act where it is drawn (hair
-  colour on the hair, not on the face) instead of on a channel everywhere.
+  `extra_shifts` (optional): fn(y [B, A], x [B, H, W, C]) -> (scale shift, bias shift), each
+  broadcastable to x, added to the linear ones; it runs in this module's scope, so the layers it
+  makes are this module's (vid_jax.experimental.spatial_conditioning's attribute maps).
   """
   dtype: Any = jnp.float32
-  spatial: int = 0
+  extra_shifts: Any = None
 
   @nn.compact
   def __call__(self, x, y, *, train: bool):  # x [B, H, W, C], y [B, A] in {-1, +1} or None
@@ -49,19 +48,13 @@ class ConditionalBatchNorm(nn.Module):
                      scale_init=bn_scale_init, dtype=self.dtype)(x)
     if y is None:
       return x
-    b, hgt, wid, c = x.shape
+    c = x.shape[-1]
     # Zero init: the conditional model starts as the unconditional one.
     gamma = nn.Dense(c, kernel_init=nn.initializers.zeros, name="gamma")(y)[:, None, None, :]  # [B, 1, 1, C]
     beta = nn.Dense(c, kernel_init=nn.initializers.zeros, name="beta")(y)[:, None, None, :]
-    if self.spatial:
-      maps = nn.Dense(4 * 4 * self.spatial, name="spatial_maps")(y).reshape(b, 4, 4, self.spatial)
-      if (hgt, wid) != (4, 4):
-        maps = jax.image.resize(maps, (b, hgt, wid, self.spatial), "bilinear")
-      # Zero init again: the maps reach the image only once these learn.
-      gamma = gamma + nn.Dense(c, use_bias=False, kernel_init=nn.initializers.zeros,
-                               name="spatial_gamma")(maps)  # [B, H, W, C]
-      beta = beta + nn.Dense(c, use_bias=False, kernel_init=nn.initializers.zeros,
-                             name="spatial_beta")(maps)
+    if self.extra_shifts is not None:
+      d_gamma, d_beta = self.extra_shifts(y, x)
+      gamma, beta = gamma + d_gamma, beta + d_beta
     return x * (1.0 + gamma).astype(x.dtype) + beta.astype(x.dtype)
 
 
@@ -70,6 +63,7 @@ class Generator(nn.Module):
 
   Conditional (`num_attributes` > 0): an input embedding of the attributes joins z and every
   BatchNorm is conditional on them; with `cond_hidden` both see [y, MLP(y)] instead of y.
+  `norm_shifts` goes to every ConditionalBatchNorm as its `extra_shifts`.
 
   Layout at 64x64, width 64 (PyTorch's dcgan example): ConvT 1->4 (512 ch),
   then ConvT 4->8->16->32 (256, 128, 64), each with BatchNorm + ReLU, and a
@@ -80,7 +74,7 @@ class Generator(nn.Module):
   width: int = 64
   num_attributes: int = 0
   cond_hidden: int = 0  # > 0: an MLP embedding of the attributes (see below)
-  cond_spatial: int = 0  # > 0: spatially varying conditional BatchNorm (r maps; see ConditionalBatchNorm)
+  norm_shifts: Any = None  # extra shifts of each conditional BatchNorm (see ConditionalBatchNorm)
   conv_impl: str = "native"
   dtype: Any = jnp.float32
 
@@ -102,10 +96,11 @@ class Generator(nn.Module):
     h = h[:, None, None, :]  # [B, 1, 1, Z]
     channels = self.width * 2 ** (stages - 1)
     h = ConvT4(channels, stride=1, padding=0, impl=self.conv_impl, dtype=self.dtype)(h)  # [B, 4, 4, C]
-    h = nn.relu(ConditionalBatchNorm(dtype=self.dtype, spatial=self.cond_spatial)(h, y, train=train))
+    norm = lambda: ConditionalBatchNorm(dtype=self.dtype, extra_shifts=self.norm_shifts)
+    h = nn.relu(norm()(h, y, train=train))
     for _ in range(stages - 1):
       channels //= 2
       h = ConvT4(channels, impl=self.conv_impl, dtype=self.dtype)(h)
-      h = nn.relu(ConditionalBatchNorm(dtype=self.dtype, spatial=self.cond_spatial)(h, y, train=train))
+      h = nn.relu(norm()(h, y, train=train))
     h = ConvT4(3, impl=self.conv_impl, dtype=self.dtype)(h)  # [B, R, R, 3]
     return jnp.tanh(h.astype(jnp.float32))
