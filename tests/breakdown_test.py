@@ -1,4 +1,5 @@
-"""vid_jax.metrics.breakdown and tools/attribute_report.py: where conditioned attributes fail."""
+"""vid_jax.metrics.breakdown (the maths), vid_jax.evaluators.breakdown (samples read by the classifier)
+and tools/attribute_report.py: where conditioned attributes fail."""
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 from vid_jax import classifier_train
 from vid_jax import testing
 from vid_jax.errors import UserError
+from vid_jax.evaluators import breakdown as report_lib
 from vid_jax.metrics import breakdown
 from vid_jax.testing import REPO, load_config_file
 
@@ -75,7 +77,7 @@ def _fake_models(z_dependent):
 def test_attribute_report_finds_where_a_fake_generator_fails(z_dependent):
   generate, classifier = _fake_models(z_dependent)
   marginals = np.array([0.5, 0.4, 0.5], np.float32)
-  out = breakdown.attribute_report(generate, classifier, NAMES, marginals, ["Brown_Hair", "Smiling"],
+  out = report_lib.attribute_report(generate, classifier, NAMES, marginals, ["Brown_Hair", "Smiling"],
                                    z_dim=3, num_samples=600, requests=50, latents=8,
                                    batch_size=64, seed=1)
   json.dumps(out)
@@ -93,7 +95,7 @@ def test_attribute_report_finds_where_a_fake_generator_fails(z_dependent):
     assert 0.35 < brown["without"]["Black_Hair"]["rate"] < 0.65
     assert latent["mixed"] > 0.9 and 0.35 < latent["rate"] < 0.65
   with pytest.raises(UserError, match="not conditioned"):
-    breakdown.attribute_report(generate, classifier, NAMES, marginals, ["Wearing_Cape"], z_dim=3,
+    report_lib.attribute_report(generate, classifier, NAMES, marginals, ["Wearing_Cape"], z_dim=3,
                                num_samples=8, requests=2, latents=2, batch_size=8)
 
 

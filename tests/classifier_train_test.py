@@ -10,7 +10,7 @@ import pytest
 
 from vid_jax import classifier_train
 from vid_jax import data as data_lib
-from vid_jax import metrics
+from vid_jax import evaluators
 from vid_jax.data import avatars
 from vid_jax.data.attributes import ATTRIBUTE_INDEX, ATTRIBUTE_NAMES
 from vid_jax.errors import UserError
@@ -70,7 +70,7 @@ def test_checkpoint_round_trip_and_attribute_accuracy(trained):
   batch = source.get_batch(idx)
   names = ("Wearing_Hat", "Male")
   cols = [ATTRIBUTE_INDEX[n] for n in names]
-  acc = metrics.attribute_accuracy(classifier, batch["image"], batch["attributes"][:, cols], names)
+  acc = evaluators.attribute_accuracy(classifier, batch["image"], batch["attributes"][:, cols], names)
   for n in names:  # the restored classifier reproduces the numbers of training
     assert acc[f"attr_acc/{n}"] == pytest.approx(results[n], abs=1e-6)
   # Domain features are scaled to unit RMS on exactly these held-out images.
@@ -110,7 +110,7 @@ def gan_workdir(tmp_path_factory):
 
 def test_evaluate_workdir_with_the_classifier(trained, gan_workdir):
   _, clf_dir, _ = trained
-  out = metrics.evaluate_workdir(gan_workdir, num_samples=32, classifier_workdir=clf_dir,
+  out = evaluators.evaluate_workdir(gan_workdir, num_samples=32, classifier_workdir=clf_dir,
                                  batch_size=16)
   json.dumps(out)  # JSON-serialisable, as tools/evaluate.py prints it
   m = out["metrics"]
@@ -126,7 +126,7 @@ def test_evaluate_workdir_with_the_classifier(trained, gan_workdir):
   assert 0.01 < m["diversity/same_attributes"] < 2.0
   assert out["truncation"] == 0.0
   # Truncated latents: samples with the same attributes nearer each other.
-  t = metrics.evaluate_workdir(gan_workdir, num_samples=32, classifier_workdir=clf_dir,
+  t = evaluators.evaluate_workdir(gan_workdir, num_samples=32, classifier_workdir=clf_dir,
                                batch_size=16, truncation=0.25)
   assert t["truncation"] == 0.25
   assert t["metrics"]["diversity/same_attributes"] < m["diversity/same_attributes"]
@@ -142,12 +142,12 @@ def test_check_classifier_tool_reports_recall_under_blur_and_noise(trained, tmp_
   assert result.returncode == 0, result.stderr[-2000:]
   out = json.loads(result.stdout)
   conditions = out["conditions"]
-  assert list(conditions) == [d[0] for d in metrics.evaluate.DEGRADATIONS]
+  assert list(conditions) == [d[0] for d in evaluators.DEGRADATIONS]
   # The clean row is the classifier's plain agreement with the labels of the same renders.
   classifier = clf_lib.load_classifier(workdir)
   images, attrs = avatars.render_batch(range(96), seed=7, size=classifier.resolution)
   cols = [ATTRIBUTE_INDEX["Smiling"], ATTRIBUTE_INDEX["Wearing_Hat"]]
-  plain = metrics.attribute_accuracy(classifier, images, attrs[:, cols], ["Smiling", "Wearing_Hat"])
+  plain = evaluators.attribute_accuracy(classifier, images, attrs[:, cols], ["Smiling", "Wearing_Hat"])
   for k, v in plain.items():
     assert abs(conditions["clean"][k] - v) < 1e-9, k
   # A 1.5 px blur of 32x32 avatars changes what this tiny classifier reads.

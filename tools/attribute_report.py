@@ -9,7 +9,8 @@ requested (`with`) and when it was not (`without`). `by_latent`: --requests requ
 ask for the target, --latents latents each; `all_found` / `none_found` / `mixed` fractions of
 requests next to what independent draws at the overall rate would give. A failure that
 belongs to the request shows as none_found far above independent_none_found. See
-docs/metrics.md ("Conditional run") and vid_jax/metrics/breakdown.py.
+docs/experiments/cdcgan_options.md ("Where brown fails"), vid_jax/evaluators/breakdown.py and
+vid_jax/metrics/breakdown.py.
 """
 import json
 import sys
@@ -17,7 +18,7 @@ import sys
 from absl import app, flags
 
 from vid_jax.errors import UserError
-from vid_jax.metrics import breakdown
+from vid_jax.evaluators import breakdown
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of a conditional run.")
 _CLASSIFIER = flags.DEFINE_string("classifier_workdir", None,

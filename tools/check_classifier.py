@@ -16,10 +16,10 @@ import sys
 from absl import app, flags
 
 from vid_jax import config as vc
+from vid_jax import evaluators as evaluate
 from vid_jax.data import avatars
 from vid_jax.data.attributes import ATTRIBUTE_INDEX, parse_attribute_list
 from vid_jax.errors import UserError
-from vid_jax.metrics import evaluate
 from vid_jax.models import classifier as clf_lib
 
 _CLASSIFIER = flags.DEFINE_string("classifier_workdir", None, "Attribute classifier workdir.")

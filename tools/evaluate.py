@@ -9,15 +9,17 @@ default the run's eval.classifier_workdir) and `inception_pytorch_fid`
 Only the latter is comparable with published FIDs, and only at equal sample
 counts. Each metric comes with its real-vs-real value (two disjoint real sets of
 the same size). Conditional runs also get `diversity/same_attributes` (how far
-apart samples with the same attributes are) next to its real value. See docs/metrics.md.
+apart samples with the same attributes are) next to its real value. The evaluators are the
+run's own (vid_jax.evaluators, config.eval.evaluators) with the EMA generator training used,
+so at the default --seed a checkpoint scores what its metrics.jsonl says. See docs/metrics.md.
 """
 import json
 import sys
 
 from absl import app, flags
 
+from vid_jax import evaluators
 from vid_jax.errors import UserError
-from vid_jax.metrics import evaluate
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (launch.py --workdir).")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", None,
@@ -27,7 +29,8 @@ _CLASSIFIER = flags.DEFINE_string("classifier_workdir", None,
                                   "eval.classifier_workdir; '' = none).")
 _INCEPTION = flags.DEFINE_string("inception", "", "pytorch-fid Inception weights (.npz).")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Images per call (default: the run's eval.batch_size).")
-_SEED = flags.DEFINE_integer("seed", 0, "Sampling and KID seed.")
+_SEED = flags.DEFINE_integer("seed", None, "Sampling, real-set and KID seed (default: the run's "
+                            "train.seed, as during training).")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
 _TRUNCATION = flags.DEFINE_float("truncation", 0.0, "Latent truncation: 0 = z ~ N(0, I); t > 0 = each "
                                  "coordinate of z restricted to [-t, t] (as tools/generate.py).")
@@ -38,7 +41,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
-    result = evaluate.evaluate_workdir(
+    result = evaluators.evaluate_workdir(
         _WORKDIR.value, num_samples=_NUM_SAMPLES.value, classifier_workdir=_CLASSIFIER.value,
         inception=_INCEPTION.value, batch_size=_BATCH.value, seed=_SEED.value, step=_STEP.value,
         truncation=_TRUNCATION.value)

@@ -1,5 +1,8 @@
-"""Loads a finished (or running) training workdir's models for generation and refiners."""
+"""The EMA generator for inference: its standing BatchNorm statistics (one recipe, used by
+training's sample grids and evaluators and by every tool), the sampler, and loading a finished
+(or running) training workdir's models for generation and refiners."""
 import dataclasses
+import functools
 import json
 import os
 from typing import Any
@@ -11,12 +14,11 @@ import numpy as np
 
 from vid_jax import checkpoint as ckpt_lib
 from vid_jax import train_state as ts_lib
-from vid_jax.config import check_retired
 from vid_jax.data.attributes import attribute_names
 from vid_jax.errors import UserError
 from vid_jax.models import build_gan
 
-STANDING_SEED = 0  # of the latents behind the EMA generator's BatchNorm statistics
+STANDING_SEED = 0  # of the latents (and attributes) behind the EMA generator's BatchNorm statistics
 
 
 def check_truncation(truncation: float) -> float:
@@ -35,6 +37,95 @@ def sample_latents(key, n: int, z_dim: int, truncation: float = 0.0):
   if truncation > 0.0:
     return jax.random.truncated_normal(key, -truncation, truncation, (n, z_dim))
   return jax.random.normal(key, (n, z_dim))
+
+
+def sampling_marginals(names, marginals):
+  """np.float32 [A]: the data's attribute marginals for sampling, 0.5 each where unknown (None);
+  None for unconditional runs (no names)."""
+  if not names:
+    return None
+  if marginals is not None:
+    return np.asarray(marginals, np.float32)
+  return np.full(len(names), 0.5, np.float32)
+
+
+def standing_inputs(*, z_dim: int, marginals):
+  """The fixed inputs of the EMA generator's standing statistics.
+
+  Args:
+    z_dim: latent size.
+    marginals: [A] sampling marginals (`sampling_marginals`), or None (unconditional).
+
+  Returns:
+    (z [STANDING_SAMPLES, z_dim], attributes [STANDING_SAMPLES, A] in {0, 1} or None): z from
+    N(0, I), attributes drawn from the marginals, both from PRNGKey(STANDING_SEED).
+  """
+  keys = jax.random.split(jax.random.PRNGKey(STANDING_SEED))
+  z = jax.random.normal(keys[0], (ts_lib.STANDING_SAMPLES, z_dim))
+  attrs = None
+  if marginals is not None:
+    p = np.asarray(marginals, np.float32)
+    attrs = jax.random.bernoulli(keys[1], jnp.asarray(p), (ts_lib.STANDING_SAMPLES, len(p))
+                                 ).astype(jnp.float32)
+  return z, attrs
+
+
+def make_ema_variables_fn(generator, *, z_dim: int, marginals):
+  """`ema_params -> variables`: the EMA generator's params with their own BatchNorm statistics.
+
+  The running statistics of the train state belong to the raw G params; the EMA params get
+  standing statistics (train_state.standing_batch_stats) measured on `standing_inputs`. The one
+  recipe for sample grids and evaluators during training and for every tool, so a checkpoint's
+  EMA generator draws the same images in both. Compiled once; the params are an argument.
+
+  Args:
+    generator: the run's Generator module.
+    z_dim: latent size.
+    marginals: [A] sampling marginals (`sampling_marginals`), or None (unconditional).
+  """
+  z, attrs = standing_inputs(z_dim=z_dim, marginals=marginals)
+  standing = jax.jit(lambda params, z, y: ts_lib.standing_batch_stats(generator, params, z, y))
+  return lambda ema_params: {"params": ema_params, "batch_stats": standing(ema_params, z, attrs)}
+
+
+def sample_inputs(key, n: int, *, z_dim: int, marginals=None, truncation: float = 0.0):
+  """The inputs of `n` samples from one key: (z [n, z_dim], attributes [n, A] in {0, 1} or None).
+
+  z as in `sample_latents`; each attribute drawn from its marginal in `marginals` [A] (None:
+  unconditional). Jittable with `n` and `truncation` static.
+  """
+  k_z, k_a = jax.random.split(key)
+  z = sample_latents(k_z, n, z_dim, truncation)
+  if marginals is None:
+    return z, None
+  p = jnp.asarray(marginals, jnp.float32)
+  return z, jax.random.bernoulli(k_a, p, (n, p.shape[0])).astype(jnp.float32)
+
+
+def make_sample_fn(generator, *, z_dim: int, marginals=None, truncation: float = 0.0):
+  """`(variables, key, n) -> (images [n, R, R, 3] in [-1, 1], attributes [n, A] or None)`:
+  G on `sample_inputs(key, n, ...)`. Compiled once per n; the variables are an argument, so
+  new weights do not recompile."""
+  p = None if marginals is None else jnp.asarray(marginals, jnp.float32)
+
+  @functools.partial(jax.jit, static_argnums=2)
+  def sample(variables, key, n):
+    z, attrs = sample_inputs(key, n, z_dim=z_dim, marginals=p, truncation=truncation)
+    return generator.apply(variables, z, attrs, train=False), attrs
+
+  return sample
+
+
+def make_generate_fn(generator, *, z_dim: int, truncation: float = 0.0):
+  """`(variables, key, attributes [n, A]) -> images [n, R, R, 3]`: G on fresh latents drawn
+  from the key as in `sample_latents` (compiled per n)."""
+
+  @jax.jit
+  def generate(variables, key, attrs):
+    z = sample_latents(key, attrs.shape[0], z_dim, truncation)
+    return generator.apply(variables, z, attrs, train=False)
+
+  return generate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,11 +161,7 @@ class Models:
   def sampling_marginals(self):
     """np.float32 [A]: the data's marginals, 0.5 each when data_stats.json lacks them; None
     for unconditional models."""
-    if not self.attribute_names:
-      return None
-    if self.attribute_marginals is not None:
-      return np.asarray(self.attribute_marginals, np.float32)
-    return np.full(len(self.attribute_names), 0.5, np.float32)
+    return sampling_marginals(self.attribute_names, self.attribute_marginals)
 
   def sample_attributes(self, key, n: int):
     """Attribute vectors [n, A] drawn independently from the data's marginals."""
@@ -127,8 +214,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     raise UserError(f"{workdir} is not a training workdir (no config.json); "
                     "give the --workdir of a launch.py run")
   with open(path, encoding="utf-8") as f:
-    # A run of a retired option fails here, in one line; older runs lose the retired fields' "off" values.
-    config = ml_collections.ConfigDict(check_retired(json.load(f), where=path))
+    config = ml_collections.ConfigDict(json.load(f))
   for (section, field), value in LEGACY_DEFAULTS.items():
     if field not in config[section]:
       config[section][field] = value
@@ -154,17 +240,9 @@ def load_models(workdir: str, step: int | None = None) -> Models:
     with open(stats_path, encoding="utf-8") as f:
       m = json.load(f).get("marginals")
     marginals = None if m is None else np.asarray(m, np.float32)
-  # The EMA params get their own BatchNorm statistics (train_state.standing_batch_stats), measured
-  # on fixed latents and, for conditional models, attributes drawn from the data's marginals.
-  keys = jax.random.split(jax.random.PRNGKey(STANDING_SEED))
-  z = jax.random.normal(keys[0], (ts_lib.STANDING_SAMPLES, config.model.z_dim))
-  attrs = None
-  if names:
-    p = np.full(len(names), 0.5, np.float32) if marginals is None else marginals
-    attrs = jax.random.bernoulli(keys[1], jnp.asarray(p), (ts_lib.STANDING_SAMPLES, len(names))).astype(jnp.float32)
-  standing = jax.jit(lambda params, z, y: ts_lib.standing_batch_stats(generator, params, z, y))
-  return Models(config=config, generator=generator,
-                g_variables={"params": state.ema_params, "batch_stats": standing(state.ema_params, z, attrs)},
+  ema_variables = make_ema_variables_fn(generator, z_dim=config.model.z_dim,
+                                        marginals=sampling_marginals(names, marginals))
+  return Models(config=config, generator=generator, g_variables=ema_variables(state.ema_params),
                 discriminator=discriminator,
                 d_variables={"params": state.d_params, "batch_stats": state.d_batch_stats},
                 attribute_names=names, attribute_marginals=marginals, step=int(state.step))

@@ -1,10 +1,18 @@
-"""The training loop: data -> sharded jitted steps -> logs, samples, checkpoints, resume."""
-import functools
+"""The training loop, in the shape of flax's examples: `train_and_evaluate(config, workdir)`.
+
+config -> data source and loader -> G, D, init and the k-steps-per-dispatch step, jitted on a
+Mesh -> the workdir's latest checkpoint or a fresh state -> steps -> metrics (TensorBoard and
+metrics.jsonl), EMA sample grids, evaluators (vid_jax.evaluators), checkpoints. SIGTERM saves
+after the step in flight and stops; the same command resumes from the workdir.
+"""
+import contextlib
+import dataclasses
 import json
 import os
 import signal
 import threading
 import time
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -13,12 +21,13 @@ from absl import logging
 
 from vid_jax import checkpoint as ckpt_lib
 from vid_jax import data as data_lib
+from vid_jax import evaluators as evaluators_lib
+from vid_jax import inference
 from vid_jax import sharding as shard_lib
 from vid_jax import train_state as ts_lib
 from vid_jax import validation
 from vid_jax import writer as writer_lib
 from vid_jax.data.attributes import ATTRIBUTE_INDEX, attribute_names
-from vid_jax.metrics import evaluate as eval_lib
 from vid_jax.errors import NonFiniteLossError, UserError
 from vid_jax.models import build_gan
 from vid_jax.train_step import StepOptions, make_multi_step, make_train_step
@@ -51,206 +60,269 @@ def make_source(config):
                               cache_dir=d.cache_dir or None, data_dir=d.data_dir or None)
 
 
-class Trainer:
-  """Builds everything a run needs; `run()` trains to `train.num_steps`, resuming if possible."""
+def make_loader(config, source):
+  """This process's shuffled batches of `source` (global batch train.batch_size), resumable."""
+  t = config.train
+  return data_lib.make_loader(source, global_batch_size=t.batch_size, seed=t.seed, shuffle=True,
+                              flip=config.data.flip, process_index=jax.process_index(),
+                              process_count=jax.process_count())
 
-  def __init__(self, config, workdir: str):
-    validation.validate(config, device_count=jax.device_count(), process_count=jax.process_count())
-    self.config = config
-    self.workdir = workdir
-    self.is_main = jax.process_index() == 0
-    t = config.train
-    self.k = t.steps_per_dispatch
-    self.names = attribute_names(config)
-    self.source = make_source(config)
-    if self.names and not self.source.has_attributes:
-      raise UserError(f"config.model.conditional=True but data.source={config.data.source!r} has no "
-                      "attribute labels; add list_attr_celeba.txt to the folder or train unconditionally")
-    self.generator, self.discriminator = build_gan(config)
-    self.mesh = shard_lib.make_mesh()
-    self.rep = shard_lib.replicated(self.mesh)
-    self.batch_sharding = shard_lib.batch_sharding(self.mesh, leading_axes=1)
-    self.init_fn = ts_lib.make_init_fn(config, self.generator, self.discriminator)
-    self.init_key = jax.random.PRNGKey(t.seed)
-    self.abstract_state = jax.eval_shape(self.init_fn, self.init_key)
-    self.state_sharding = jax.tree.map(lambda _: self.rep, self.abstract_state)
-    step_fn = make_multi_step(make_train_step(generator=self.generator, discriminator=self.discriminator,
-                                              options=step_options(config)), self.k)
-    self.step_impl = step_fn  # unjitted, for tests and tools that pick their own shardings
-    self.step_fn = jax.jit(step_fn, in_shardings=(self.state_sharding, self.batch_sharding),
-                           out_shardings=(self.state_sharding, self.rep), donate_argnums=0)
-    self.loader = data_lib.make_loader(
-        self.source, global_batch_size=t.batch_size, seed=t.seed, shuffle=True, flip=config.data.flip,
-        process_index=jax.process_index(), process_count=jax.process_count())
-    self._stop_requested = False
 
-  @functools.cached_property
-  def checkpointer(self) -> ckpt_lib.Checkpointer:
-    return ckpt_lib.Checkpointer(self.workdir, keep=self.config.train.keep)
+def next_batches(loader, *, k: int, sharding):
+  """k local batches stacked on a leading axis, as global sharded arrays ([k, B, ...])."""
+  local = [next(loader) for _ in range(k)]
+  stacked = {key: np.stack([b[key] for b in local]) for key in local[0]}
+  return shard_lib.global_batch(stacked, sharding)
 
-  # -- state ---------------------------------------------------------------------------------------
-  def initial_state(self):
-    """The latest checkpoint of the workdir (with the loader's position), or a fresh state."""
-    step = self.checkpointer.latest_step()
-    if step is None:
-      return jax.jit(self.init_fn, out_shardings=self.state_sharding)(self.init_key)
-    abstract = ckpt_lib.abstract_with_sharding(self.abstract_state, self.rep)
-    state, data_state = self.checkpointer.restore(abstract, step)
-    self.loader.set_state(data_state)
-    if self.is_main:
-      _truncate_metrics(os.path.join(self.workdir, "metrics.jsonl"), step)
-    logging.info("resumed from %s at step %d", self.checkpointer.directory, step)
-    return state
 
-  def next_batches(self):
-    """k local batches stacked on a leading axis, as global sharded arrays."""
-    local = [next(self.loader) for _ in range(self.k)]
-    stacked = {key: np.stack([b[key] for b in local]) for key in local[0]}
-    return shard_lib.global_batch(stacked, self.batch_sharding)
+def data_marginals(config, source):
+  """np.float32 [A]: the data's marginals of the run's conditioned attributes; None when
+  unconditional (or the source has no labels)."""
+  names = attribute_names(config)
+  if not names or not source.has_attributes:
+    return None
+  marg = np.asarray(source.attribute_marginals(), np.float32)
+  return marg[[ATTRIBUTE_INDEX[a] for a in names]]
 
-  # -- samples ---------------------------------------------------------------------------------------
-  def _attribute_rows(self, n: int):
-    """The first n data rows' conditioned attributes [n, A] (cycled), or None."""
-    if not self.names:
-      return None
-    attrs = self.source.get_batch(np.arange(min(n, len(self.source))))["attributes"]
+
+@dataclasses.dataclass(frozen=True)
+class Parts:
+  """What a run builds from its config before the first step (models, shardings, init, step).
+
+  Attributes:
+    generator, discriminator: the Flax modules.
+    mesh: the device mesh; replicated / state_sharding / batch_sharding its shardings (the
+      state is replicated, batches [k, B, ...] split on B).
+    init_fn: key -> TrainState; init_key its key (train.seed).
+    abstract_state: the TrainState's shapes (jax.eval_shape of init_fn).
+    step_fn: (state, batches [k, B, ...]) -> (state, metrics {name: [k]}), unjitted (k =
+      train.steps_per_dispatch; `jit_step` compiles it on the mesh).
+  """
+  generator: Any
+  discriminator: Any
+  mesh: Any
+  replicated: Any
+  state_sharding: Any
+  batch_sharding: Any
+  init_fn: Callable
+  init_key: Any
+  abstract_state: Any
+  step_fn: Callable
+
+
+def create_parts(config) -> Parts:
+  """Models, mesh, init and step of a (validated) run config."""
+  generator, discriminator = build_gan(config)
+  mesh = shard_lib.make_mesh()
+  rep = shard_lib.replicated(mesh)
+  init_fn = ts_lib.make_init_fn(config, generator, discriminator)
+  init_key = jax.random.PRNGKey(config.train.seed)
+  abstract_state = jax.eval_shape(init_fn, init_key)
+  step_fn = make_multi_step(make_train_step(generator=generator, discriminator=discriminator,
+                                            options=step_options(config)),
+                            config.train.steps_per_dispatch)
+  return Parts(generator=generator, discriminator=discriminator, mesh=mesh, replicated=rep,
+               state_sharding=jax.tree.map(lambda _: rep, abstract_state),
+               batch_sharding=shard_lib.batch_sharding(mesh, leading_axes=1), init_fn=init_fn,
+               init_key=init_key, abstract_state=abstract_state, step_fn=step_fn)
+
+
+def jit_step(parts: Parts):
+  """The step on the mesh, the state donated."""
+  return jax.jit(parts.step_fn, in_shardings=(parts.state_sharding, parts.batch_sharding),
+                 out_shardings=(parts.state_sharding, parts.replicated), donate_argnums=0)
+
+
+def create_train_state(parts: Parts):
+  """A fresh TrainState, replicated on the mesh."""
+  return jax.jit(parts.init_fn, out_shardings=parts.state_sharding)(parts.init_key)
+
+
+def restore_or_create_state(parts: Parts, checkpointer, loader, *, workdir: str):
+  """The workdir's latest checkpoint (and the loader's position), or a fresh state.
+
+  On resume, metrics.jsonl lines logged after that checkpoint (before an interruption) go.
+  """
+  step = checkpointer.latest_step()
+  if step is None:
+    return create_train_state(parts)
+  abstract = ckpt_lib.abstract_with_sharding(parts.abstract_state, parts.replicated)
+  state, data_state = checkpointer.restore(abstract, step)
+  loader.set_state(data_state)
+  if jax.process_index() == 0:
+    _truncate_metrics(os.path.join(workdir, "metrics.jsonl"), step)
+  logging.info("resumed from %s at step %d", checkpointer.directory, step)
+  return state
+
+
+def write_run_files(config, workdir: str, source) -> None:
+  """WORKDIR/config.json and data_stats.json (the attributes' marginals tools sample from)."""
+  names = attribute_names(config)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+    f.write(config.to_json_best_effort(indent=2))
+  stats = {"attribute_names": list(names), "marginals": None}
+  if source.has_attributes:
+    marg = np.asarray(source.attribute_marginals(), np.float64)
+    stats["marginals"] = [float(marg[ATTRIBUTE_INDEX[a]]) for a in names]
+    stats["all_marginals"] = marg.tolist()
+  with open(os.path.join(workdir, "data_stats.json"), "w", encoding="utf-8") as f:
+    json.dump(stats, f, indent=2)
+
+
+def make_grid_sampler(config, parts: Parts, source, ema_variables):
+  """`state -> uint8 [N, R, R, 3]`: EMA samples of train.num_samples_grid fixed latents (and,
+  for conditional runs, the first data rows' attributes), the same at every step."""
+  n, names = config.train.num_samples_grid, attribute_names(config)
+  z = jax.random.normal(jax.random.PRNGKey(config.train.seed + 1), (n, config.model.z_dim))
+  y = None
+  if names:
+    attrs = source.get_batch(np.arange(min(n, len(source))))["attributes"]
     attrs = np.resize(attrs, (n, attrs.shape[1]))
-    return jnp.asarray(attrs[:, [ATTRIBUTE_INDEX[a] for a in self.names]], jnp.float32)
+    y = jnp.asarray(attrs[:, [ATTRIBUTE_INDEX[a] for a in names]], jnp.float32)
+  g = parts.generator
+  apply = jax.jit(lambda variables, z, y: g.apply(variables, z, y, train=False),
+                  out_shardings=parts.replicated)
+  return lambda state: writer_lib.to_uint8(jax.device_get(apply(ema_variables(state.ema_params), z, y)))
 
-  def _sample_inputs(self):
-    n = self.config.train.num_samples_grid
-    z = jax.random.normal(jax.random.PRNGKey(self.config.train.seed + 1), (n, self.config.model.z_dim))
-    return z, self._attribute_rows(n)
 
-  @functools.cached_property
-  def _standing_inputs(self):
-    z = jax.random.normal(jax.random.PRNGKey(self.config.train.seed + 3),
-                          (ts_lib.STANDING_SAMPLES, self.config.model.z_dim))
-    return z, self._attribute_rows(ts_lib.STANDING_SAMPLES)
+def make_evaluate_fn(config, parts: Parts, marginals, ema_variables):
+  """`state -> {metric: float}`: the config's evaluators (built at the first call) on the EMA
+  generator, as tools/evaluate.py scores the same checkpoint."""
+  evaluators = None  # built at the first evaluation: real images and their features take a while
 
-  @functools.cached_property
-  def _standing_fn(self):
-    g = self.generator
-    return jax.jit(lambda params, z, y: ts_lib.standing_batch_stats(g, params, z, y), out_shardings=self.rep)
+  def evaluate(state):
+    nonlocal evaluators
+    if evaluators is None:
+      evaluators = evaluators_lib.from_config(config, generator=parts.generator, marginals=marginals)
+    return evaluators_lib.evaluate(evaluators, ema_variables(state.ema_params))
 
-  def ema_variables(self, state):
-    """The EMA generator's variables: EMA params with their own (standing) BatchNorm statistics."""
-    return {"params": state.ema_params, "batch_stats": self._standing_fn(state.ema_params, *self._standing_inputs)}
+  return evaluate
 
-  @functools.cached_property
-  def _sample_fn(self):
-    g = self.generator
-    return jax.jit(lambda variables, z, y: g.apply(variables, z, y, train=False), out_shardings=self.rep)
 
-  def samples(self, state):
-    """EMA-generator samples from the fixed z: uint8 [N, R, R, 3]."""
-    z, y = self._sample_inputs()
-    return writer_lib.to_uint8(jax.device_get(self._sample_fn(self.ema_variables(state), z, y)))
+@contextlib.contextmanager
+def stop_on_sigterm():
+  """Yields an Event that SIGTERM sets (in the main thread; elsewhere it is never set)."""
+  stop = threading.Event()
+  previous = None
+  if threading_main():
+    def on_sigterm(signum, frame):  # pylint: disable=unused-argument
+      logging.warning("SIGTERM: saving a checkpoint after the current step, then stopping")
+      stop.set()
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+  try:
+    yield stop
+  finally:
+    if previous is not None:
+      signal.signal(signal.SIGTERM, previous)
 
-  # -- run -------------------------------------------------------------------------------------------
-  def _write_run_files(self):
-    if not self.is_main:
-      return
-    os.makedirs(self.workdir, exist_ok=True)
-    with open(os.path.join(self.workdir, "config.json"), "w", encoding="utf-8") as f:
-      f.write(self.config.to_json_best_effort(indent=2))
-    stats = {"attribute_names": list(self.names), "marginals": None}
-    if self.source.has_attributes:
-      marg = np.asarray(self.source.attribute_marginals(), np.float64)
-      stats["marginals"] = [float(marg[ATTRIBUTE_INDEX[a]]) for a in self.names]
-      stats["all_marginals"] = marg.tolist()
-    with open(os.path.join(self.workdir, "data_stats.json"), "w", encoding="utf-8") as f:
-      json.dump(stats, f, indent=2)
 
-  def _on_sigterm(self, signum, frame):  # pylint: disable=unused-argument
-    logging.warning("SIGTERM: saving a checkpoint after the current step, then stopping")
-    self._stop_requested = True
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Trains `config` in `workdir` to train.num_steps, resuming from its latest checkpoint.
 
-  def run(self) -> dict:
-    """Trains to train.num_steps; returns the last logged metrics (with compile_s, wall_s)."""
-    try:  # a checkpoint that does not fit this config stops here, before config.json is rewritten
-      state = self.initial_state()
-    except BaseException:
-      self.checkpointer.close()
-      raise
-    self._write_run_files()
-    writer = writer_lib.MetricWriter(self.workdir, enabled=self.is_main)
-    previous = None
-    if threading_main():
-      previous = signal.signal(signal.SIGTERM, self._on_sigterm)
-    try:
-      return self._loop(writer, state)
-    finally:
-      self.checkpointer.close()
-      writer.close()
-      if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
+  Returns:
+    The last logged metrics with "step", "start_step", "compile_s", "wall_s" and the final
+    "state".
+  """
+  validation.validate(config, device_count=jax.device_count(), process_count=jax.process_count())
+  source = make_source(config)
+  if attribute_names(config) and not source.has_attributes:
+    raise UserError(f"config.model.conditional=True but data.source={config.data.source!r} has no "
+                    "attribute labels; add list_attr_celeba.txt to the folder or train unconditionally")
+  parts = create_parts(config)
+  loader = make_loader(config, source)
+  is_main = jax.process_index() == 0
+  checkpointer = ckpt_lib.Checkpointer(workdir, keep=config.train.keep)
+  try:  # a checkpoint that does not fit this config stops here, before config.json is rewritten
+    state = restore_or_create_state(parts, checkpointer, loader, workdir=workdir)
+  except BaseException:
+    checkpointer.close()
+    raise
+  if is_main:
+    write_run_files(config, workdir, source)
+  marginals = inference.sampling_marginals(attribute_names(config), data_marginals(config, source))
+  ema_variables = inference.make_ema_variables_fn(parts.generator, z_dim=config.model.z_dim,
+                                                  marginals=marginals)
+  writer = writer_lib.MetricWriter(workdir, enabled=is_main)
+  try:
+    with stop_on_sigterm() as stop:
+      return train_loop(config, parts=parts, state=state, loader=loader, checkpointer=checkpointer,
+                        writer=writer, stop=stop,
+                        samples=make_grid_sampler(config, parts, source, ema_variables),
+                        evaluate=make_evaluate_fn(config, parts, marginals, ema_variables))
+  finally:
+    checkpointer.close()
+    writer.close()
 
-  def _loop(self, writer, state) -> dict:
-    t = self.config.train
-    step = int(jax.device_get(state.step))
-    start_step, last_good = step, self.checkpointer.latest_step()
-    t_start = time.perf_counter()
-    compile_s = None
-    pending = []  # (first step, device metrics [k]) since the last host sync
-    last_logged = {}
-    t_log, step_log = time.perf_counter(), step
-    batch_images = t.batch_size
-    while step < t.num_steps and not self._stop_requested:
-      batches = self.next_batches()
-      if compile_s is None:
-        t0 = time.perf_counter()
-        compiled = self.step_fn.lower(state, batches).compile()
-        compile_s = time.perf_counter() - t0
-        logging.info("compiled the train step in %.1f s", compile_s)
-        t_log = time.perf_counter()
-      state, metrics = compiled(state, batches)
-      pending.append((step + 1, metrics))
-      step += self.k
-      done = step >= t.num_steps or self._stop_requested
-      will_save = done or (t.checkpoint_every and step % t.checkpoint_every == 0)
-      will_log = done or (t.log_every and step % t.log_every == 0)
-      if will_save or will_log:
-        host = _check_finite(pending, last_good, self.checkpointer.directory)
-        pending = []
-        if will_log:
-          now = time.perf_counter()
-          sps = (step - step_log) / max(now - t_log, 1e-9)
-          last_logged = {k: float(np.mean(v)) for k, v in host.items()}
-          last_logged.update(steps_per_sec=sps, images_per_sec=sps * batch_images)
-          writer.scalars(step, last_logged)
-          eta = (t.num_steps - step) / max(sps, 1e-9)
-          logging.info("step %d/%d | %.2f steps/s %.0f img/s | ETA %s | d_loss %.3f g_loss %.3f "
-                       "D(x) %.3f D(G(z)) %.3f", step, t.num_steps, sps, sps * batch_images,
-                       _fmt_eta(eta), last_logged["d_loss"], last_logged["g_loss"],
-                       last_logged["d_real"], last_logged["d_fake"])
-          t_log, step_log = time.perf_counter(), step
-      t_side = time.perf_counter()
-      if t.sample_every and (step % t.sample_every == 0 or done):
-        path = writer.image_grid(step, self.samples(state))
-        if path:
-          logging.info("samples: %s", path)
-      if self._eval_due(step, done):
-        writer.scalars(step, self.evaluate(state))
-      if will_save:
-        self.checkpointer.save(step, state, self.loader.get_state())
-        last_good = step
-      t_log += time.perf_counter() - t_side  # steps/s counts training time only
-    if self._stop_requested:
-      logging.warning("stopped at step %d by SIGTERM; rerun the same command to resume", step)
-    self.checkpointer.wait()
-    wall = time.perf_counter() - t_start
-    return dict(last_logged, step=step, start_step=start_step, compile_s=compile_s or 0.0, wall_s=wall,
-                state=state)
 
-  # -- evaluation -------------------------------------------------------------------------------------
-  def _eval_due(self, step, done):
-    every = self.config.train.eval_every
-    return bool(every) and (step % every == 0 or done)
+def train_loop(config, *, parts: Parts, state, loader, checkpointer, writer, stop: threading.Event,
+               samples: Callable, evaluate: Callable) -> dict:
+  """Steps from `state` to train.num_steps (or until `stop` is set); see train_and_evaluate.
 
-  def evaluate(self, state) -> dict:
-    """Quality metrics of the EMA generator (see vid_jax.metrics)."""
-    return eval_lib.evaluate_in_training(self, state)
+  Args:
+    samples: state -> uint8 sample grid images, every train.sample_every steps.
+    evaluate: state -> {metric: float}, every train.eval_every steps.
+  """
+  t = config.train
+  k = t.steps_per_dispatch
+  step_fn = jit_step(parts)
+  step = int(jax.device_get(state.step))
+  start_step, last_good = step, checkpointer.latest_step()
+  t_start = time.perf_counter()
+  compile_s = None
+  pending = []  # (first step, device metrics [k]) since the last host sync
+  last_logged = {}
+  t_log, step_log = time.perf_counter(), step
+  while step < t.num_steps and not stop.is_set():
+    batches = next_batches(loader, k=k, sharding=parts.batch_sharding)
+    if compile_s is None:
+      t0 = time.perf_counter()
+      compiled = step_fn.lower(state, batches).compile()
+      compile_s = time.perf_counter() - t0
+      logging.info("compiled the train step in %.1f s", compile_s)
+      t_log = time.perf_counter()
+    state, metrics = compiled(state, batches)
+    pending.append((step + 1, metrics))
+    step += k
+    done = step >= t.num_steps or stop.is_set()
+    will_save = done or (t.checkpoint_every and step % t.checkpoint_every == 0)
+    will_log = done or (t.log_every and step % t.log_every == 0)
+    if will_save or will_log:
+      host = _check_finite(pending, last_good, checkpointer.directory)
+      pending = []
+      if will_log:
+        sps = (step - step_log) / max(time.perf_counter() - t_log, 1e-9)
+        last_logged = _log(writer, step, host, sps=sps, num_steps=t.num_steps, batch_size=t.batch_size)
+        t_log, step_log = time.perf_counter(), step
+    t_side = time.perf_counter()
+    if t.sample_every and (step % t.sample_every == 0 or done):
+      path = writer.image_grid(step, samples(state))
+      if path:
+        logging.info("samples: %s", path)
+    if t.eval_every and (step % t.eval_every == 0 or done):
+      writer.scalars(step, evaluate(state))
+    if will_save:
+      checkpointer.save(step, state, loader.get_state())
+      last_good = step
+    t_log += time.perf_counter() - t_side  # steps/s counts training time only
+  if stop.is_set():
+    logging.warning("stopped at step %d by SIGTERM; rerun the same command to resume", step)
+  checkpointer.wait()
+  wall = time.perf_counter() - t_start
+  return dict(last_logged, step=step, start_step=start_step, compile_s=compile_s or 0.0, wall_s=wall,
+              state=state)
+
+
+def _log(writer, step: int, host: dict, *, sps: float, num_steps: int, batch_size: int) -> dict:
+  """Writes the means of the host metrics {name: [n]} and the speed; returns what it wrote."""
+  logged = {k: float(np.mean(v)) for k, v in host.items()}
+  logged.update(steps_per_sec=sps, images_per_sec=sps * batch_size)
+  writer.scalars(step, logged)
+  eta = (num_steps - step) / max(sps, 1e-9)
+  logging.info("step %d/%d | %.2f steps/s %.0f img/s | ETA %s | d_loss %.3f g_loss %.3f "
+               "D(x) %.3f D(G(z)) %.3f", step, num_steps, sps, sps * batch_size, _fmt_eta(eta),
+               logged["d_loss"], logged["g_loss"], logged["d_real"], logged["d_fake"])
+  return logged
 
 
 def _truncate_metrics(path: str, step: int) -> None:
@@ -287,8 +359,3 @@ def _check_finite(pending, last_good, directory) -> dict:
             f"non-finite loss at step {first + i} ({', '.join(f'{k}={v}' for k, v in bad.items())}); "
             f"training stopped; {where}; lower the learning rates or try optim.loss=hinge")
   return {k: np.concatenate([np.asarray(m[k]) for m in host]) for k in host[0]}
-
-
-def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains `config` in `workdir` (resuming from its latest checkpoint); returns final metrics."""
-  return Trainer(config, workdir).run()

@@ -25,7 +25,7 @@ import numpy as np
 from vid_jax import data as data_lib
 from vid_jax import train as train_lib
 from vid_jax.errors import UserError
-from vid_jax.metrics import evaluate as eval_lib
+from vid_jax.metrics import features as eval_lib
 from vid_jax.models import classifier as classifier_lib
 
 PIXEL_SIZE = 16  # the pixel feature space: images area-downsampled to 16x16x3 (768 numbers)

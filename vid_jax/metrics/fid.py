@@ -170,3 +170,20 @@ def kid(features1, features2, *, num_subsets: int = 100,
                                  _polynomial_kernel(ys, ys),
                                  _polynomial_kernel(xs, ys))
   return float(values.mean()), float(values.std())
+
+
+def default_kid_subset_size(n: int) -> int:
+  """KID's subset size for sets of (at least) n rows: half of n, at most 1000, at least 2.
+
+  Subsets of the whole set would all be the same and report std 0. KID is unbiased, so the
+  size changes only its variance.
+  """
+  return max(2, min(1000, n // 2))
+
+
+def fid_kid(features_a, features_b, *, kid_subset_size: int = 1000,
+            kid_num_subsets: int = 100, seed: int = 0) -> dict[str, float]:
+  """{"fid", "kid_mean", "kid_std"} between two feature sets ([Na, D] and [Nb, D], float64)."""
+  mean, std = kid(features_a, features_b, num_subsets=kid_num_subsets,
+                  subset_size=kid_subset_size, seed=seed)
+  return {"fid": fid_from_features(features_a, features_b), "kid_mean": mean, "kid_std": std}
