@@ -15,9 +15,14 @@ DEFAULT_CONDITIONAL_ATTRIBUTES = ",".join((
     "Brown_Hair", "Gray_Hair", "Bald", "Bangs", "Mustache", "Young"))
 LOSSES = ("ns", "hinge")
 DTYPES = ("float32", "bfloat16")
-AUX_MODES = ("ac", "adc", "adc_ratio")
-FAKE_AWARE_AUX_MODES = ("adc", "adc_ratio")  # D's head has (real, fake) x attribute classes
-D_BATCHES = ("separate", "joint")  # how D's BatchNorm sees reals and fakes (optim.d_batch)
+AUX_MODES = ("ac", "adc")
+D_BATCHES = ("separate", "joint")  # how D's BatchNorm sees reals and fakes (optim.d_batch; joint: experimental)
+# Options measured worse and set by no shipped config, removed with their code on RETIRED_ON (the
+# last commit that has them: RETIRED_AFTER); docs/experiments/configs.md lists what they measured.
+RETIRED_ON, RETIRED_AFTER = "2026-12-06", "ac0f74f"
+RETIRED_FIELDS = {("model", "d_cond_shift"): False, ("model", "d_stage_projection"): False,
+                  ("model", "d_cond_hidden"): 0, ("optim", "aux_lr"): 0.0}  # field -> its "off" value
+RETIRED_VALUES = {("optim", "aux_mode"): ("adc_ratio",)}  # field -> values no longer accepted
 
 
 def parse_arg(arg: str | None, **defaults):
@@ -38,6 +43,37 @@ def parse_arg(arg: str | None, **defaults):
     else:
       out[key] = type(default)(value)
   return out
+
+
+def check_retired(config, *, where: str, trained: bool = True) -> dict:
+  """A run's config as a dict without the retired fields; UserError if it turns a retired option on.
+
+  Args:
+    config: a dict (a run's config.json) or a ConfigDict.
+    where: what the config is, for the message (e.g. "runs/x/config.json").
+    trained: the config is a finished run's ("was trained with") rather than a new one's ("sets").
+
+  Returns:
+    A dict copy of `config` without the retired fields, which older runs hold at their "off" value.
+  """
+  config = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else config
+  config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
+  verb = "was trained with" if trained else "sets"
+  for (section, field), off in RETIRED_FIELDS.items():
+    value = config.get(section, {}).pop(field, off)
+    if value != off:
+      raise _retired(where, verb, f"{section}.{field}={value!r}")
+  for (section, field), values in RETIRED_VALUES.items():
+    value = config.get(section, {}).get(field)
+    if value in values:
+      raise _retired(where, verb, f"{section}.{field}={value!r}")
+  return config
+
+
+def _retired(where: str, verb: str, option: str) -> UserError:
+  return UserError(f"{where} {verb} {option}, an option retired on {RETIRED_ON} (measured worse, "
+                   f"docs/experiments/configs.md); retrain without it or check out an older vid_jax "
+                   f"(git checkout {RETIRED_AFTER})")
 
 
 def load_config_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
@@ -80,11 +116,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.attributes = DEFAULT_CONDITIONAL_ATTRIBUTES  # comma-separated CelebA names (conditional only)
   c.model.projection = "spatial"  # projection D's features: spatial (4x4 map) | pooled (Miyato & Koyama's sum)
   c.model.g_cond_hidden = 0       # conditional G: width of an MLP embedding of the attributes (0 = linear)
-  c.model.g_cond_spatial = 0      # conditional G: r > 0 adds r attribute maps (4x4, resized) to each BatchNorm's shifts
-  c.model.d_stage_projection = False  # projection D: also project every earlier stage's pooled features
-  c.model.d_cond_hidden = 0       # projection D: the same for the attributes it projects (0 = linear)
-  c.model.d_cond_shift = False    # conditional D: y shifts every stage's pre-activations (y as input maps)
-  c.model.aux_net_width = 0       # D's attribute head reads its own CNN of this stem width (0 = D's features)
+  # Experimental (vid_jax.experimental): r > 0 adds r attribute maps (4x4, resized) to the shifts
+  # of each of G's conditional BatchNorms.
+  c.model.g_cond_spatial = 0
+  # Experimental: D's attribute head reads its own CNN of this stem width (0 = D's features).
+  c.model.aux_net_width = 0
 
   c.optim = ml_collections.ConfigDict()
   c.optim.loss = "ns"             # ns (non-saturating BCE) | hinge
@@ -96,13 +132,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.r1_gamma = 0.0          # R1 penalty weight on real images (0 = off)
   c.optim.aux_weight = 0.0        # AC-GAN auxiliary attribute loss (conditional only; 0 = off): D's head on reals, G on fakes
   # ac: the head learns reals' attributes (AC-GAN) | adc: (real, fake) x attribute classes (ADC-GAN's
-  # head), G's loss the cross-entropy of (real, y) | adc_ratio: the same head, G's loss Hou et al.'s
-  # log C(fake, y) - log C(real, y)
+  # head), G's loss the cross-entropy of (real, y)
   c.optim.aux_mode = "ac"
-  # Adam lr of D's attribute-head params (model.aux_net_width's CNN and the head's Dense); 0 = d_lr.
-  # 1e-3 with the head's CNN (the classifier trains at 2e-3) read reals better but G drew brown hair
-  # worse and FID rose (docs/metrics.md, "A faster attribute head").
-  c.optim.aux_lr = 0.0
   # Mode-seeking term on G (Mao et al. 2019; 0 = off): fakes come in pairs with the same attributes
   # and G is penalised by 1 / (image distance / latent distance). Needs an even batch.
   c.optim.mode_seeking = 0.0
@@ -110,8 +141,8 @@ def base_config() -> ml_collections.ConfigDict:
   # attributes flipped, labelled fake, so D's conditional part learns each attribute from real data.
   c.optim.mismatch_weight = 0.0
   # separate: D's BatchNorm normalises the real and the fake batch each by its own statistics
-  # (DCGAN's practice); joint: reals and fakes go through D as one batch with shared statistics,
-  # in D's update and in G's, so a shift common to the fakes is not normalised away.
+  # (DCGAN's practice); joint (experimental): reals and fakes go through D as one batch with shared
+  # statistics, in D's update and in G's, so a shift common to the fakes is not normalised away.
   c.optim.d_batch = "separate"
   c.optim.lr_decay_start = 0      # G step from which both lrs fall linearly to 0 at train.num_steps (0 = constant)
   c.optim.ema_decay = 0.999       # EMA of G's params used for samples

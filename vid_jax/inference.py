@@ -14,6 +14,7 @@ import numpy as np
 
 from vid_jax import checkpoint as ckpt_lib
 from vid_jax import train_state as ts_lib
+from vid_jax.config import check_retired
 from vid_jax.data.attributes import attribute_names
 from vid_jax.errors import UserError
 from vid_jax.models import build_gan
@@ -214,7 +215,8 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     raise UserError(f"{workdir} is not a training workdir (no config.json); "
                     "give the --workdir of a launch.py run")
   with open(path, encoding="utf-8") as f:
-    config = ml_collections.ConfigDict(json.load(f))
+    # A run of a retired option fails here, in one line; older runs lose the retired fields' "off" values.
+    config = ml_collections.ConfigDict(check_retired(json.load(f), where=path))
   for (section, field), value in LEGACY_DEFAULTS.items():
     if field not in config[section]:
       config[section][field] = value

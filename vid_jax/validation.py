@@ -8,7 +8,7 @@ tools/bench/gan_step.py call `validate` before building anything.
 """
 import os
 
-from vid_jax.config import AUX_MODES, D_BATCHES, DTYPES, LOSSES
+from vid_jax.config import AUX_MODES, D_BATCHES, DTYPES, LOSSES, check_retired
 from vid_jax.data.attributes import ATTRIBUTE_INDEX, attribute_names
 from vid_jax.errors import UserError
 from vid_jax.evaluators import common as evaluate
@@ -24,6 +24,7 @@ def _err(field, value, fix):
 
 def validate(config, *, device_count: int, process_count: int = 1) -> None:
   """Checks a GAN run config before anything compiles; raises UserError naming the bad field."""
+  check_retired(config, where="the config", trained=False)
   m, o, t, d = config.model, config.optim, config.train, config.data
   if m.resolution not in RESOLUTIONS:
     raise _err("model.resolution", m.resolution, f"use one of {', '.join(map(str, RESOLUTIONS))}")
@@ -40,9 +41,9 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
     if not names or unknown:
       raise _err("model.attributes", m.attributes,
                  f"unknown attribute(s) {unknown}; use comma-separated CelebA names such as Smiling,Eyeglasses")
-  for field in ("g_cond_hidden", "d_cond_hidden"):
-    if m[field] < 0:
-      raise _err(f"model.{field}", m[field], "must be 0 (linear attribute embedding) or a positive width")
+  if m.g_cond_hidden < 0:
+    raise _err("model.g_cond_hidden", m.g_cond_hidden,
+               "must be 0 (linear attribute embedding) or a positive width")
   if m.g_cond_spatial < 0:
     raise _err("model.g_cond_spatial", m.g_cond_spatial,
                "must be 0 (per-channel conditional BatchNorm) or a positive number of maps")
@@ -66,11 +67,6 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   if aux and not m.conditional:
     raise _err("optim.aux_weight", aux, "the auxiliary attribute loss needs model.conditional=True; "
                "set it to 0 for unconditional runs")
-  if o.aux_lr < 0:
-    raise _err("optim.aux_lr", o.aux_lr, "must be >= 0 (0 = D's lr)")
-  if o.aux_lr and not aux:
-    raise _err("optim.aux_lr", o.aux_lr, "sets the attribute head's lr, which is off; "
-               "set optim.aux_weight > 0 or this to 0")
   if o.mode_seeking < 0:
     raise _err("optim.mode_seeking", o.mode_seeking, "must be >= 0")
   if o.mode_seeking and t.batch_size % 2:
@@ -78,9 +74,6 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
                f"pairs fakes, so train.batch_size ({t.batch_size}) must be even")
   if o.mismatch_weight < 0:
     raise _err("optim.mismatch_weight", o.mismatch_weight, "must be >= 0")
-  if m.d_cond_shift and not m.conditional:
-    raise _err("model.d_cond_shift", m.d_cond_shift, "D's attribute shifts need model.conditional=True; "
-               "set it to False for unconditional runs")
   if o.mismatch_weight and not m.conditional:
     raise _err("optim.mismatch_weight", o.mismatch_weight, "mismatched attributes need "
                "model.conditional=True; set it to 0 for unconditional runs")
