@@ -42,8 +42,8 @@ def _first_batches(config):
 
 
 def _attribute_net(width):
-  return attribute_net.AttributeNet(width=width, conv4=Conv4, pool=max_pool_2x2,
-                                    batch_norm=functools.partial(discriminator_lib.batch_norm, dtype=jnp.float32))
+  norm = functools.partial(discriminator_lib.batch_norm, dtype=jnp.float32)
+  return attribute_net.AttributeNet(width=width, conv4=Conv4, pool=max_pool_2x2, batch_norm=norm)
 
 
 def test_attribute_net_feeds_the_head_only():

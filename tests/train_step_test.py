@@ -57,7 +57,8 @@ def test_r1_through_the_jitted_step(conditional):
   d_fn = lambda x: disc.apply(variables, x, y, train=True, mutable=["batch_stats"])[0]
   penalty = float(losses.r1_penalty(d_fn=d_fn, real=real))
   assert penalty > 0
-  np.testing.assert_allclose(float(r1["d_loss"]) - float(plain["d_loss"]), 2.0 * penalty, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(float(r1["d_loss"]) - float(plain["d_loss"]), 2.0 * penalty,
+                             rtol=1e-4, atol=1e-5)
 
 
 def test_d_loss_adds_its_weighted_aux_term():

@@ -24,7 +24,7 @@ def _validate(config):
     ("optim.lr_decay_start", -5, "must be 0 .constant lrs. or a G step before"),
     ("optim.lr_decay_start", 10_000, "a G step before train.num_steps"),
     ("model.g_cond_hidden", -1, "must be 0 .linear attribute embedding. or a positive width"),
-    ("model.g_cond_spatial", -1, "must be 0 .per-channel conditional BatchNorm. or a positive number of maps"),
+    ("model.g_cond_spatial", -1, "must be 0 .per-channel conditional BatchNorm. or a positive number of"),
     ("optim.mode_seeking", -1.0, "must be >= 0"),
     ("model.aux_net_width", -1, "must be 0 .the head reads D's features. or a positive stem width"),
     ("model.aux_net_width", 8, "the attribute head, which is off; set optim.aux_weight > 0"),

@@ -16,7 +16,7 @@ DEFAULT_CONDITIONAL_ATTRIBUTES = ",".join((
 LOSSES = ("ns", "hinge")
 DTYPES = ("float32", "bfloat16")
 AUX_MODES = ("ac", "adc")
-D_BATCHES = ("separate", "joint")  # how D's BatchNorm sees reals and fakes (optim.d_batch; joint: experimental)
+D_BATCHES = ("separate", "joint")  # how D's BatchNorm sees reals and fakes (optim.d_batch)
 # Options measured worse and set by no shipped config, removed with their code on RETIRED_ON (the
 # last commit that has them: RETIRED_AFTER); docs/experiments/configs.md lists what they measured.
 RETIRED_ON, RETIRED_AFTER = "2026-12-06", "ac0f74f"
@@ -58,21 +58,21 @@ def check_retired(config, *, where: str, trained: bool = True) -> dict:
   """
   config = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else config
   config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
-  verb = "was trained with" if trained else "sets"
+  verb, fix = ("was trained with", "retrain without it") if trained else ("sets", "drop it")
   for (section, field), off in RETIRED_FIELDS.items():
     value = config.get(section, {}).pop(field, off)
     if value != off:
-      raise _retired(where, verb, f"{section}.{field}={value!r}")
+      raise _retired(where, verb, f"{section}.{field}={value!r}", fix)
   for (section, field), values in RETIRED_VALUES.items():
     value = config.get(section, {}).get(field)
     if value in values:
-      raise _retired(where, verb, f"{section}.{field}={value!r}")
+      raise _retired(where, verb, f"{section}.{field}={value!r}", fix)
   return config
 
 
-def _retired(where: str, verb: str, option: str) -> UserError:
+def _retired(where: str, verb: str, option: str, fix: str) -> UserError:
   return UserError(f"{where} {verb} {option}, an option retired on {RETIRED_ON} (measured worse, "
-                   f"docs/experiments/configs.md); retrain without it or check out an older vid_jax "
+                   f"docs/experiments/configs.md); {fix} or check out an older vid_jax "
                    f"(git checkout {RETIRED_AFTER})")
 
 

@@ -31,9 +31,9 @@ class StepOptions:
   adversarial: Any = None                   # frozen dict of PGD settings, or None (off)
   aux_weight: float = 0.0                   # AC-GAN attribute loss: D's head on reals, G on fakes
   aux_mode: str = "ac"                      # ac: head learns reals' attributes | adc: (real, fake) x attribute
-  mode_seeking: float = 0.0                 # weight of the mode-seeking term on G (Mao et al. 2019); 0 = off
-  mismatch_weight: float = 0.0              # D's loss on reals with one attribute flipped, as fakes (Reed et al. 2016)
-  d_batch: str = "separate"                 # D_APPLICATIONS: reals and fakes normalised apart in D | joint: one batch
+  mode_seeking: float = 0.0                 # weight of G's mode-seeking term (Mao et al. 2019); 0 = off
+  mismatch_weight: float = 0.0              # D's loss on reals with one attribute flipped, as fakes (Reed 2016)
+  d_batch: str = "separate"                 # a D_APPLICATIONS name: separate | joint (experimental)
 
   def d_weights(self) -> dict:
     """D's loss terms' weights (terms that do not apply get 0)."""
