@@ -67,7 +67,7 @@ def _final_state(workdir) -> tuple[int, dict]:
   return step, {jax.tree_util.keystr(p): np.asarray(v) for p, v in leaves}
 
 
-@pytest.mark.slow  # three trainings side by side: 136-151 s measured on 2 busy CPU cores
+@pytest.mark.slow  # three trainings side by side: 96-151 s measured on 2 busy CPU cores
 def test_two_processes_train_like_one_process_with_the_same_devices(tmp_path):
   multi, single = str(tmp_path / "two_processes"), str(tmp_path / "one_process")
   port = str(_free_port())
