@@ -12,4 +12,7 @@ from vid_jax.data.avatars import (
 from vid_jax.data.cache import (
     CacheSource, make_source, prepare_command, read_manifest, verify_cache, write_cache)
 from vid_jax.data.loader import Loader, make_loader, to_float, to_uint8
-from vid_jax.data.sources import AvatarSource, CelebASource, FolderSource, Source
+from vid_jax.data.avatar_source import AvatarSource
+from vid_jax.data.celeba import CelebASource
+from vid_jax.data.folder import FolderSource
+from vid_jax.data.sources import Source

@@ -33,8 +33,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from vid_jax.data.attributes import ATTRIBUTE_NAMES, NUM_ATTRIBUTES
+from vid_jax.data import folder
 from vid_jax.data import sources as sources_lib
+from vid_jax.data.attributes import ATTRIBUTE_NAMES, NUM_ATTRIBUTES
+from vid_jax.data.avatar_source import DEFAULT_AVATAR_COUNT, AvatarSource
+from vid_jax.data.celeba import CelebASource
 from vid_jax.errors import UserError
 
 VERSION = 1
@@ -405,16 +408,16 @@ def make_source(spec: str, *, size: int, seed: int = 0,
   kind, arg = sources_lib.parse_spec(spec)
   if num_examples is not None and (isinstance(num_examples, bool) or int(num_examples) < 1):
     raise UserError(f"num_examples={num_examples!r}: must be a positive integer")
-  if on_bad_file not in sources_lib.ON_BAD_FILE:
+  if on_bad_file not in folder.ON_BAD_FILE:
     raise UserError(f"on_bad_file={on_bad_file!r}; use 'skip' or 'error'")
   if cache_dir:
     return CacheSource(cache_dir, spec=spec, size=size, seed=seed,
                        num_examples=num_examples, split=split)
   if kind == "avatars":
-    return sources_lib.AvatarSource(size=size, seed=seed,
-                                    num_examples=int(num_examples or sources_lib.DEFAULT_AVATAR_COUNT))
+    return AvatarSource(size=size, seed=seed,
+                        num_examples=int(num_examples or DEFAULT_AVATAR_COUNT))
   if kind == "tfds":
-    return sources_lib.CelebASource(size=size, split=split, data_dir=data_dir,
-                                    num_examples=num_examples)
-  return sources_lib.FolderSource(arg, size=size, on_bad_file=on_bad_file,
-                                  num_examples=num_examples)
+    return CelebASource(size=size, split=split, data_dir=data_dir,
+                        num_examples=num_examples)
+  return folder.FolderSource(arg, size=size, on_bad_file=on_bad_file,
+                             num_examples=num_examples)

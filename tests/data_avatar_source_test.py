@@ -1,0 +1,21 @@
+"""Tests of the avatars source (vid_jax/data/avatar_source.py)."""
+import numpy as np
+import pytest
+
+from vid_jax import data
+from vid_jax.data import avatar_source, avatars
+
+
+def test_avatar_source_is_the_rendered_dataset():
+  src = data.make_source("avatars", size=16, seed=3, num_examples=6)
+  assert isinstance(src, avatar_source.AvatarSource) and len(src) == 6 and src.spec == "avatars"
+  assert len(data.make_source("avatars", size=16)) == avatar_source.DEFAULT_AVATAR_COUNT
+  batch = src.get_batch([5, 0])
+  images, labels = avatars.render_batch([5, 0], seed=3, size=16)
+  np.testing.assert_array_equal(batch["image"], images)
+  np.testing.assert_array_equal(batch["attributes"], labels)
+  np.testing.assert_array_equal(src[-1]["image"], images[0])
+  np.testing.assert_array_equal(src.attribute_marginals(), avatars.attribute_marginals(6, seed=3))
+  assert src.describe()["drawn_attributes"] == list(avatars.DRAWN_ATTRIBUTES)
+  with pytest.raises(IndexError):
+    src.get_batch([0, 6])

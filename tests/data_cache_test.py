@@ -1,0 +1,109 @@
+"""Tests of the prepared packed cache (vid_jax/data/cache.py)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from data_fakes import make_messy_folder
+from vid_jax import data
+from vid_jax.data import avatar_source
+from vid_jax.errors import UserError
+
+
+@pytest.fixture
+def messy_folder(tmp_path):
+  return make_messy_folder(tmp_path)
+
+
+def test_cache_round_trip_and_verify(tmp_path):
+  src = data.make_source("avatars", size=16, seed=5, num_examples=40)
+  out = tmp_path / "av16"
+  m = data.write_cache(src, str(out), progress=False, chunk_size=16)
+  for key in ("source", "count", "size", "attribute_names", "crop", "filter",
+              "content_hash", "version"):
+    assert key in m
+  assert json.loads((out / "manifest.json").read_text()) == m
+  assert sorted(os.listdir(tmp_path)) == ["av16"]  # no temp dir left
+  images = np.load(out / "images.npy", mmap_mode="r")
+  assert images.dtype == np.uint8 and images.shape == (40, 16, 16, 3)
+  assert np.load(out / "attributes.npy").shape == (40, 40)
+  cached = data.make_source("avatars", size=16, seed=5, cache_dir=str(out))
+  idx = np.array([0, 7, 39])
+  got, want = cached.get_batch(idx), src.get_batch(idx)
+  np.testing.assert_array_equal(got["image"], want["image"])
+  np.testing.assert_array_equal(got["attributes"], want["attributes"])
+  np.testing.assert_allclose(cached.attribute_marginals(),
+                             src.attribute_marginals(), atol=1e-6)
+  assert len(data.make_source("avatars", size=16, seed=5, num_examples=10,
+                              cache_dir=str(out))) == 10
+  data.verify_cache(str(out))
+  with open(out / "images.npy", "r+b") as f:  # flip one pixel byte
+    f.seek(-1, 2)
+    b = f.read(1)
+    f.seek(-1, 2)
+    f.write(bytes([b[0] ^ 1]))
+  with pytest.raises(UserError, match="content hash"):
+    data.verify_cache(str(out))
+
+
+def test_cache_rejects_partial_and_mismatched(tmp_path):
+  src = data.make_source("avatars", size=8, num_examples=8)
+  out = tmp_path / "c"
+  data.write_cache(src, str(out), progress=False)
+  with pytest.raises(UserError, match="size 8 but size 16"):
+    data.make_source("avatars", size=16, cache_dir=str(out))
+  with pytest.raises(UserError, match="seed 0 but seed 1"):
+    data.make_source("avatars", size=8, seed=1, cache_dir=str(out))
+  with pytest.raises(UserError, match="holds 8 avatars"):
+    data.make_source("avatars", size=8, num_examples=9, cache_dir=str(out))
+  with pytest.raises(UserError, match="source"):
+    data.make_source(f"folder:{tmp_path}", size=8, cache_dir=str(out))
+  # Truncated image file.
+  path = out / "images.npy"
+  path.write_bytes(path.read_bytes()[:-10])
+  with pytest.raises(UserError, match="incomplete"):
+    data.make_source("avatars", size=8, cache_dir=str(out))
+  # No manifest: an interrupted or foreign directory.
+  os.remove(out / "manifest.json")
+  with pytest.raises(UserError, match=r"not a complete cache.*"
+                     r"python tools/prepare_data.py --source=avatars --size=8"):
+    data.make_source("avatars", size=8, cache_dir=str(out))
+  with pytest.raises(UserError, match="no prepared cache"):
+    data.make_source("avatars", size=8, cache_dir=str(tmp_path / "none"))
+
+
+def test_cache_write_is_atomic(tmp_path):
+  src = data.make_source("avatars", size=8, num_examples=20)
+
+  class Failing(avatar_source.AvatarSource):
+
+    def get_batch(self, indices):
+      if indices[0] >= 8:
+        raise RuntimeError("interrupted")
+      return super().get_batch(indices)
+
+  bad = Failing(size=8, num_examples=20)
+  with pytest.raises(RuntimeError):
+    data.write_cache(bad, str(tmp_path / "c"), progress=False, chunk_size=8)
+  assert os.listdir(tmp_path) == []  # neither c nor c.tmp-*
+  data.write_cache(src, str(tmp_path / "c"), progress=False)
+  with pytest.raises(UserError, match="--overwrite"):
+    data.write_cache(src, str(tmp_path / "c"), progress=False)
+  src2 = data.make_source("avatars", size=8, seed=3, num_examples=20)
+  data.write_cache(src2, str(tmp_path / "c"), progress=False, overwrite=True)
+  assert data.read_manifest(str(tmp_path / "c"))["seed"] == 3
+  assert os.listdir(tmp_path) == ["c"]
+
+
+def test_cache_of_unlabelled_folder_with_workers(messy_folder, tmp_path):
+  src = data.make_source(f"folder:{messy_folder}", size=8)
+  out = tmp_path / "f8"
+  m = data.write_cache(src, str(out), progress=False, workers=1, chunk_size=3)
+  assert m["attribute_names"] == [] and m["skipped"] == 3
+  assert not (out / "attributes.npy").exists()
+  cached = data.make_source(f"folder:{messy_folder}", size=8, cache_dir=str(out))
+  assert not cached.has_attributes and len(cached) == len(src)
+  np.testing.assert_array_equal(cached.get_batch(np.arange(len(src)))["image"],
+                                src.get_batch(np.arange(len(src)))["image"])
+  assert not cached.get_batch([0])["attributes"].any()
