@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vid_jax.data import avatar_attributes
 from vid_jax.data import avatars
 from vid_jax.data.sources import Source
 
@@ -35,10 +36,10 @@ class AvatarSource(Source):
     return {"image": images, "attributes": attributes}
 
   def attribute_marginals(self):
-    return avatars.attribute_marginals(self._n, seed=self.seed)
+    return avatar_attributes.attribute_marginals(self._n, seed=self.seed)
 
   def describe(self):
     return {"crop": "none (drawn square)", "filter": AVATAR_FILTER,
             "seed": self.seed,
-            "drawn_attributes": list(avatars.DRAWN_ATTRIBUTES)}
+            "drawn_attributes": list(avatar_attributes.DRAWN_ATTRIBUTES)}
 

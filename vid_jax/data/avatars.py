@@ -14,58 +14,25 @@ Image `i` of the dataset with seed `s` is a pure function of `(s, i)`:
 attributes come from a counter-based hash of `(s, i, attribute)`, the style
 from `np.random.default_rng(SeedSequence([s, i]))`. Random access, any dataset
 size, identical bytes on every machine (same numpy and Pillow versions).
+
+Labels and their probabilities: `vid_jax.data.avatar_attributes`; the style:
+`vid_jax.data.avatar_style`; this module draws.
 """
 from __future__ import annotations
 
-import colorsys
-import dataclasses
 from typing import Mapping, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from vid_jax.data.attributes import ATTRIBUTE_INDEX, ATTRIBUTE_NAMES, NUM_ATTRIBUTES
+from vid_jax.data.attributes import ATTRIBUTE_INDEX, ATTRIBUTE_NAMES
+from vid_jax.data.avatar_attributes import sample_attributes
+from vid_jax.data.avatar_style import AvatarStyle, sample_style
 from vid_jax.errors import UserError
-
-# Probability that each drawn attribute is True. Every attribute is its own
-# independent draw (no correlations such as Male <-> Wearing_Lipstick), which
-# is what a conditional generator needs to learn each one separately.
-ATTRIBUTE_PROBABILITIES: Mapping[str, float] = {
-    "Male": 0.5,
-    "Smiling": 0.5,
-    "Eyeglasses": 0.3,
-    "Wearing_Hat": 0.25,
-    "Black_Hair": 0.3,
-    "Blond_Hair": 0.3,
-    "Brown_Hair": 0.3,
-    "Gray_Hair": 0.2,
-    "Bald": 0.15,
-    "Bangs": 0.3,
-    "Pale_Skin": 0.25,
-    "Mustache": 0.25,
-    "No_Beard": 0.7,
-    "Wearing_Lipstick": 0.35,
-    "Heavy_Makeup": 0.3,
-    "Young": 0.6,
-    # Extras beyond the required sixteen; cheap to draw and visible at 64x64.
-    "Bushy_Eyebrows": 0.3,
-    "Big_Nose": 0.3,
-    "Narrow_Eyes": 0.25,
-    "Rosy_Cheeks": 0.3,
-    "Wearing_Earrings": 0.3,
-    "Wearing_Necktie": 0.25,
-}
-DRAWN_ATTRIBUTES: tuple[str, ...] = tuple(
-    n for n in ATTRIBUTE_NAMES if n in ATTRIBUTE_PROBABILITIES)
-UNDRAWN_ATTRIBUTES: tuple[str, ...] = tuple(
-    n for n in ATTRIBUTE_NAMES if n not in ATTRIBUTE_PROBABILITIES)
 
 # Values used by `render_avatar` for attributes missing from its dict: the
 # "plain" face (clean-shaven, young); everything else defaults to False.
 DEFAULT_ATTRIBUTES: Mapping[str, bool] = {"No_Beard": True, "Young": True}
-
-_PROBS = np.array(
-    [ATTRIBUTE_PROBABILITIES.get(n, 0.0) for n in ATTRIBUTE_NAMES], np.float64)
 
 _HAIR_COLOURS = {  # RGB; drawn as stripes when several are True.
     "Black_Hair": (28, 24, 26),
@@ -73,116 +40,9 @@ _HAIR_COLOURS = {  # RGB; drawn as stripes when several are True.
     "Brown_Hair": (112, 70, 38),
     "Gray_Hair": (172, 172, 178),
 }
-_OTHER_HAIR = ((170, 62, 30), (196, 96, 44), (120, 40, 30))  # auburn / ginger
 _PALE_SKIN = np.array([252, 234, 224], np.float64)
 _SKIN_LIGHT = np.array([234, 184, 146], np.float64)  # lightest non-pale tone
 _SKIN_DARK = np.array([104, 64, 42], np.float64)
-
-
-# ----------------------------------------------------------------------------
-# Attribute sampling: a vectorised counter-based hash, so labels of any set of
-# indices are known without rendering (marginals, caches, samplers).
-
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-  x = (x + np.uint64(0x9E3779B97F4A7C15)) & _M64
-  x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _M64
-  x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _M64
-  return x ^ (x >> np.uint64(31))
-
-
-def sample_attributes(indices, *, seed: int = 0) -> np.ndarray:
-  """Attribute labels of avatar dataset indices, without rendering.
-
-  Args:
-    indices: int array-like [n] of dataset indices (>= 0).
-    seed: dataset seed.
-
-  Returns:
-    bool [n, 40] in ATTRIBUTE_NAMES order.
-  """
-  idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-  if idx.size and idx.min() < 0:
-    raise IndexError(f"negative avatar index {int(idx.min())}")
-  with np.errstate(over="ignore"):
-    key = _splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], np.uint64))
-    h = _splitmix64(key ^ idx.astype(np.uint64))  # [n]
-    k = np.arange(NUM_ATTRIBUTES, dtype=np.uint64) * np.uint64(0xD1B54A32D192ED03)
-    h = _splitmix64(h[:, None] ^ k[None, :])  # [n, 40]
-  u = (h >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
-  return u < _PROBS[None, :]
-
-
-def attribute_marginals(num_examples: int, *, seed: int = 0) -> np.ndarray:
-  """Fraction of True per attribute over the first `num_examples` avatars.
-
-  Returns:
-    float32 [40].
-  """
-  total = np.zeros(NUM_ATTRIBUTES, np.int64)
-  for start in range(0, num_examples, 1 << 16):
-    stop = min(num_examples, start + (1 << 16))
-    total += sample_attributes(np.arange(start, stop), seed=seed).sum(0)
-  return (total / max(num_examples, 1)).astype(np.float32)
-
-
-# ----------------------------------------------------------------------------
-# Style: everything that is not an attribute.
-
-
-@dataclasses.dataclass(frozen=True)
-class AvatarStyle:
-  """Nuisance parameters of one avatar (positions in units of the canvas)."""
-  background: tuple[int, int, int]
-  center: tuple[float, float]  # face centre (x, y)
-  half_size: tuple[float, float]  # face half-width, half-height
-  skin_t: float  # 0 = lightest non-pale tone, 1 = darkest
-  eye_colour: tuple[int, int, int]
-  shirt_colour: tuple[int, int, int]
-  hat_colour: tuple[int, int, int]
-  hat_kind: int  # 0 beanie, 1 brimmed hat, 2 cap
-  glasses_colour: tuple[int, int, int]
-  glasses_round: bool
-  makeup_colour: tuple[int, int, int]
-  lipstick_colour: tuple[int, int, int]
-  other_hair: tuple[int, int, int]  # used when no hair colour attribute is set
-  hair_volume: float
-  stripe_phase: float
-
-
-def _hsv(h, s, v):
-  r, g, b = colorsys.hsv_to_rgb(h % 1.0, s, v)
-  return (int(r * 255 + 0.5), int(g * 255 + 0.5), int(b * 255 + 0.5))
-
-
-def sample_style(rng: np.random.Generator) -> AvatarStyle:
-  """Draws the nuisance parameters of one avatar from `rng`."""
-  u = rng.random(24)
-  scale = 0.86 + 0.22 * u[0]
-  return AvatarStyle(
-      background=_hsv(u[1], 0.15 + 0.45 * u[2], 0.55 + 0.4 * u[3]),
-      center=(0.5 + 0.1 * (u[4] - 0.5), 0.5 + 0.08 * (u[5] - 0.5)),
-      half_size=(0.21 * scale * (0.92 + 0.16 * u[6]),
-                 0.26 * scale * (0.93 + 0.12 * u[7])),
-      skin_t=float(u[8]),
-      eye_colour=((70, 45, 25), (60, 110, 170), (70, 120, 70),
-                  (35, 30, 30))[int(u[9] * 4)],
-      shirt_colour=_hsv(u[10], 0.3 + 0.6 * u[11], 0.3 + 0.6 * u[12]),
-      hat_colour=_hsv(u[13], 0.5 + 0.5 * u[14], 0.3 + 0.6 * u[15]),
-      hat_kind=int(u[16] * 3),
-      glasses_colour=((20, 20, 20), (120, 20, 30), (30, 40, 120),
-                      (90, 60, 30))[int(u[17] * 4)],
-      glasses_round=bool(u[18] < 0.5),
-      makeup_colour=((130, 60, 160), (60, 90, 180), (160, 100, 60),
-                     (200, 80, 140))[int(u[19] * 4)],
-      lipstick_colour=((200, 20, 45), (170, 10, 70), (225, 50, 90))[
-          int(u[20] * 3)],
-      other_hair=_OTHER_HAIR[int(u[21] * 3)],
-      hair_volume=0.95 + 0.15 * float(u[22]),
-      stripe_phase=float(u[23]),
-  )
 
 
 def _as_rng(rng_or_seed) -> np.random.Generator:
