@@ -6,7 +6,7 @@ DEMO   ?= runs/demo
 WORKDIR ?= $(DEMO)/gan
 CACHE  := runs/cache/avatars64
 
-.PHONY: demo test test-slow bench install clean classifier evaluate
+.PHONY: demo test test-slow lint fmt bench install clean classifier evaluate
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -n 2 -q -m "not slow" tests
+
+# The formatter (yapf, Google style, 2-space indents; settings in pyproject.toml) and pyflakes' checks (ruff).
+# CI runs `make lint` before `make test`; `make fmt` rewrites the files in place.
+SOURCES := vid_jax tools tests configs launch.py
+lint: $(VENV)/.installed-test
+	$(PY) -m yapf --diff --recursive --parallel $(SOURCES) > /dev/null || { $(PY) -m yapf --diff --recursive $(SOURCES) | head -40; echo "error: files not formatted; run make fmt"; exit 1; }
+	$(PY) -m ruff check --quiet $(SOURCES)
+
+fmt: $(VENV)/.installed-test
+	$(PY) -m yapf --in-place --recursive --parallel $(SOURCES)
 
 # Tests over a minute each (e.g. the 2-process jax.distributed run, tests/multihost_test.py).
 test-slow: $(VENV)/.installed-test
