@@ -8,7 +8,6 @@ from vid_jax import data
 from vid_jax.data import avatar_attributes
 from vid_jax.data import avatar_style
 from vid_jax.data import avatars
-from vid_jax.data.attributes import ATTRIBUTE_INDEX, ATTRIBUTE_NAMES
 from vid_jax.errors import UserError
 
 def test_render_index_is_pure_function_of_seed_and_index():

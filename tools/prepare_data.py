@@ -16,6 +16,7 @@ from absl import flags
 
 from vid_jax import data
 from vid_jax.data import cache
+from vid_jax.data import cache_writer
 from vid_jax.errors import UserError
 
 _SOURCE = flags.DEFINE_string("source", "avatars",
@@ -52,9 +53,9 @@ def main(argv):
     command = cache.prepare_command(
         _SOURCE.value, size=_SIZE.value, out=_OUT.value, seed=_SEED.value,
         limit=_LIMIT.value, split=_SPLIT.value)
-    m = cache.write_cache(src, _OUT.value, overwrite=_OVERWRITE.value,
-                          workers=min(workers, max(1, len(src) // 256)),
-                          progress=_PROGRESS.value, command=command)
+    m = cache_writer.write_cache(src, _OUT.value, overwrite=_OVERWRITE.value,
+                                 workers=min(workers, max(1, len(src) // 256)),
+                                 progress=_PROGRESS.value, command=command)
     if _VERIFY.value:
       cache.verify_cache(_OUT.value)
   except ValueError as e:  # UserError included

@@ -10,8 +10,8 @@ from vid_jax.data.attributes import ATTRIBUTE_NAMES, ATTRIBUTE_INDEX, NUM_ATTRIB
 from vid_jax.data.avatar_attributes import DRAWN_ATTRIBUTES, UNDRAWN_ATTRIBUTES
 from vid_jax.data.avatar_source import AvatarSource
 from vid_jax.data.avatars import render_avatar, render_index
-from vid_jax.data.cache import (
-    CacheSource, make_source, prepare_command, read_manifest, verify_cache, write_cache)
+from vid_jax.data.cache import CacheSource, make_source, prepare_command, read_manifest, verify_cache
+from vid_jax.data.cache_writer import write_cache
 from vid_jax.data.celeba import CelebASource
 from vid_jax.data.folder import FolderSource
 from vid_jax.data.loader import Loader, make_loader, to_float, to_uint8
