@@ -1,4 +1,4 @@
-"""FID Inception weights (vid_jax/metrics/inception.py): pytorch-fid's shapes, pool3 features, weight file round trips."""
+"""FID Inception weights (vid_jax/metrics/inception.py): pytorch-fid's shapes, pool3 features, files."""
 import importlib.util
 import os
 import subprocess

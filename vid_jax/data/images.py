@@ -1,7 +1,8 @@
 """Image decoding shared by the CelebA and folder sources: any Pillow mode to RGB, crop, resize.
 
-Images are cropped (a given box or the centre square), then resized with `RESIZE_FILTER`; JPEGs are decoded in the
-DCT domain at the smallest scale that keeps the crop at least 3x the target size.
+Images are cropped (a given box or the centre square), then resized with `RESIZE_FILTER`;
+JPEGs are decoded in the DCT domain at the smallest scale that keeps the crop at least 3x the
+target size.
 """
 from __future__ import annotations
 
