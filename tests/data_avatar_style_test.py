@@ -21,8 +21,8 @@ def test_style_is_a_pure_function_of_the_generator():
 def test_style_ranges():
   for seed in range(200):
     st = avatar_style.sample_style(np.random.default_rng(seed))
-    for colour in (st.background, st.eye_colour, st.shirt_colour, st.hat_colour,
-                   st.glasses_colour, st.makeup_colour, st.lipstick_colour, st.other_hair):
+    for colour in (st.background, st.eye_colour, st.shirt_colour, st.hat_colour, st.glasses_colour,
+                   st.makeup_colour, st.lipstick_colour, st.other_hair):
       assert len(colour) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in colour)
     assert 0.45 <= st.center[0] <= 0.55 and 0.46 <= st.center[1] <= 0.54
     assert 0 < st.half_size[0] < st.half_size[1] < 0.5

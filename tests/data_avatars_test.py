@@ -10,6 +10,7 @@ from vid_jax.data import avatar_style
 from vid_jax.data import avatars
 from vid_jax.errors import UserError
 
+
 def test_render_index_is_pure_function_of_seed_and_index():
   a, la = data.render_index(7, seed=3, size=32)
   b, lb = data.render_index(7, seed=3, size=32)
@@ -37,8 +38,7 @@ def _region(style, size, u0, v0, u1, v1):
   cx, cy = style.center[0] * size, style.center[1] * size
   fw, fh = style.half_size[0] * size, style.half_size[1] * size
   ys, xs = np.mgrid[0:size, 0:size] + 0.5
-  return ((xs >= cx + u0 * fw) & (xs <= cx + u1 * fw) &
-          (ys >= cy + v0 * fh) & (ys <= cy + v1 * fh))
+  return ((xs >= cx + u0 * fw) & (xs <= cx + u1 * fw) & (ys >= cy + v0 * fh) & (ys <= cy + v1 * fh))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -76,8 +76,7 @@ def test_every_drawn_attribute_is_visible_and_undrawn_are_not():
 def test_pale_skin_is_paler_than_any_other_tone():
   st = _style(0)
   pale = data.render_avatar({"Pale_Skin": True}, style=st)
-  light = data.render_avatar(
-      {}, style=dataclasses.replace(st, skin_t=0.0))
+  light = data.render_avatar({}, style=dataclasses.replace(st, skin_t=0.0))
   cheek = _region(st, 64, -0.2, 0.05, 0.2, 0.15)
   assert pale[cheek].mean() > light[cheek].mean() + 15
 

@@ -13,8 +13,7 @@ def test_cache_round_trip_and_verify(tmp_path):
   src = data.make_source("avatars", size=16, seed=5, num_examples=40)
   out = tmp_path / "av16"
   m = data.write_cache(src, str(out), progress=False, chunk_size=16)
-  for key in ("source", "count", "size", "attribute_names", "crop", "filter",
-              "content_hash", "version"):
+  for key in ("source", "count", "size", "attribute_names", "crop", "filter", "content_hash", "version"):
     assert key in m
   assert json.loads((out / "manifest.json").read_text()) == m
   assert sorted(os.listdir(tmp_path)) == ["av16"]  # no temp dir left
@@ -26,10 +25,8 @@ def test_cache_round_trip_and_verify(tmp_path):
   got, want = cached.get_batch(idx), src.get_batch(idx)
   np.testing.assert_array_equal(got["image"], want["image"])
   np.testing.assert_array_equal(got["attributes"], want["attributes"])
-  np.testing.assert_allclose(cached.attribute_marginals(),
-                             src.attribute_marginals(), atol=1e-6)
-  assert len(data.make_source("avatars", size=16, seed=5, num_examples=10,
-                              cache_dir=str(out))) == 10
+  np.testing.assert_allclose(cached.attribute_marginals(), src.attribute_marginals(), atol=1e-6)
+  assert len(data.make_source("avatars", size=16, seed=5, num_examples=10, cache_dir=str(out))) == 10
   data.verify_cache(str(out))
   with open(out / "images.npy", "r+b") as f:  # flip one pixel byte
     f.seek(-1, 2)
@@ -59,8 +56,9 @@ def test_cache_rejects_partial_and_mismatched(tmp_path):
     data.make_source("avatars", size=8, cache_dir=str(out))
   # No manifest: an interrupted or foreign directory.
   os.remove(out / "manifest.json")
-  with pytest.raises(UserError, match=r"not a complete cache.*"
-                     r"python tools/prepare_data.py --source=avatars --size=8"):
+  with pytest.raises(
+      UserError, match=r"not a complete cache.*"
+      r"python tools/prepare_data.py --source=avatars --size=8"):
     data.make_source("avatars", size=8, cache_dir=str(out))
   with pytest.raises(UserError, match="no prepared cache"):
     data.make_source("avatars", size=8, cache_dir=str(tmp_path / "none"))

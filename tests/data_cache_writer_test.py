@@ -46,6 +46,7 @@ def test_cache_of_unlabelled_folder_with_workers(messy_folder, tmp_path):
   assert not (out / "attributes.npy").exists()
   cached = data.make_source(f"folder:{messy_folder}", size=8, cache_dir=str(out))
   assert not cached.has_attributes and len(cached) == len(src)
-  np.testing.assert_array_equal(cached.get_batch(np.arange(len(src)))["image"],
-                                src.get_batch(np.arange(len(src)))["image"])
+  np.testing.assert_array_equal(
+      cached.get_batch(np.arange(len(src)))["image"],
+      src.get_batch(np.arange(len(src)))["image"])
   assert not cached.get_batch([0])["attributes"].any()

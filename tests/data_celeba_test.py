@@ -21,8 +21,7 @@ def test_celeba_crop_box_is_exact():
 
 def test_celeba_via_mock_data_source():
   tfds = pytest.importorskip("tensorflow_datasets")
-  with tfds.testing.mock_data(num_examples=5,
-                              policy=tfds.testing.MockPolicy.USE_CODE):
+  with tfds.testing.mock_data(num_examples=5, policy=tfds.testing.MockPolicy.USE_CODE):
     src = data.make_source("tfds:celeb_a", size=32)
     raw = tfds.data_source("celeb_a", split="train")
     assert len(src) == 5 and src.spec == "tfds:celeb_a"
@@ -34,14 +33,12 @@ def test_celeba_via_mock_data_source():
       ex = raw[i]
       want = [bool(ex["attributes"][n]) for n in ATTRIBUTE_NAMES]
       np.testing.assert_array_equal(batch["attributes"][j], want)
-      np.testing.assert_array_equal(
-          batch["image"][j], celeba.celeba_crop_resize(ex["image"], 32))
+      np.testing.assert_array_equal(batch["image"][j], celeba.celeba_crop_resize(ex["image"], 32))
       np.testing.assert_array_equal(src[i]["image"], batch["image"][j])
     assert src.identities([1])[0] == int(raw[1]["identity"]["Identity_No"])
     np.testing.assert_allclose(
         src.attribute_marginals(),
-        np.mean([[bool(raw[i]["attributes"][n]) for n in ATTRIBUTE_NAMES]
-                 for i in range(5)], 0))
+        np.mean([[bool(raw[i]["attributes"][n]) for n in ATTRIBUTE_NAMES] for i in range(5)], 0))
     assert len(data.make_source("tfds:celeb_a", size=32, num_examples=2)) == 2
 
 

@@ -62,8 +62,7 @@ def test_folder_labels_from_list_attr_celeba(tmp_path):
   for name in ("000001.jpg", "000002.jpg", "000003.jpg"):
     (root / name).write_bytes(jpeg_bytes(np.full((20, 20, 3), 50, np.uint8)))
   header = ["Young", "Eyeglasses", "Male"]  # any subset, any order
-  lines = ["2", " ".join(header),
-           "000001.jpg  1 -1  1", "000002.jpg -1  1 -1"]  # 000003 unlabelled
+  lines = ["2", " ".join(header), "000001.jpg  1 -1  1", "000002.jpg -1  1 -1"]  # 000003 unlabelled
   (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
   src = data.make_source(f"folder:{root}", size=8)
   assert src.has_attributes and list(src.files) == ["000001.jpg", "000002.jpg"]

@@ -39,8 +39,7 @@ def _ids(batch):
 
 
 def _loader(src, **kw):
-  kw = {"global_batch_size": 8, "seed": 0, "process_index": 0,
-        "process_count": 1, **kw}
+  kw = {"global_batch_size": 8, "seed": 0, "process_index": 0, "process_count": 1, **kw}
   return data.make_loader(src, **kw)
 
 

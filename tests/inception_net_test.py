@@ -9,11 +9,13 @@ from vid_jax.metrics import inception_net
 
 def _torch_bilinear(x, size):
   """F.interpolate(mode="bilinear", align_corners=False) in numpy, [H, W] -> [size, size]."""
+
   def weights(n_in):
     src = np.maximum((np.arange(size) + 0.5) * n_in / size - 0.5, 0.0)
     i0 = np.minimum(np.floor(src).astype(int), n_in - 1)
     i1 = np.minimum(i0 + 1, n_in - 1)
     return i0, i1, src - i0
+
   r0, r1, wr = weights(x.shape[0])
   c0, c1, wc = weights(x.shape[1])
   top = x[r0][:, c0] * (1 - wc) + x[r0][:, c1] * wc

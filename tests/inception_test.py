@@ -17,9 +17,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # pytorch-fid's fid_inception_v3 (torchvision Inception3 with FIDInceptionA/C/E
 # blocks, aux_logits=False), written out from its published architecture:
 # (BasicConv2d name, in channels, out channels, kernel h, kernel w).
-_STEM = [("Conv2d_1a_3x3", 3, 32, 3, 3), ("Conv2d_2a_3x3", 32, 32, 3, 3),
-         ("Conv2d_2b_3x3", 32, 64, 3, 3), ("Conv2d_3b_1x1", 64, 80, 1, 1),
-         ("Conv2d_4a_3x3", 80, 192, 3, 3)]
+_STEM = [("Conv2d_1a_3x3", 3, 32, 3, 3), ("Conv2d_2a_3x3", 32, 32, 3, 3), ("Conv2d_2b_3x3", 32, 64, 3, 3),
+         ("Conv2d_3b_1x1", 64, 80, 1, 1), ("Conv2d_4a_3x3", 80, 192, 3, 3)]
 
 
 def _block_a(name, cin, pool):
@@ -45,17 +44,19 @@ def _block_e(name, cin):
           (f"{name}.branch_pool", cin, 192, 1, 1)]
 
 
-PYTORCH_FID_CONVS = (
-    _STEM + _block_a("Mixed_5b", 192, 32) + _block_a("Mixed_5c", 256, 64)
-    + _block_a("Mixed_5d", 288, 64)
-    + [("Mixed_6a.branch3x3", 288, 384, 3, 3), ("Mixed_6a.branch3x3dbl_1", 288, 64, 1, 1),
-       ("Mixed_6a.branch3x3dbl_2", 64, 96, 3, 3), ("Mixed_6a.branch3x3dbl_3", 96, 96, 3, 3)]
-    + _block_c("Mixed_6b", 128) + _block_c("Mixed_6c", 160) + _block_c("Mixed_6d", 160)
-    + _block_c("Mixed_6e", 192)
-    + [("Mixed_7a.branch3x3_1", 768, 192, 1, 1), ("Mixed_7a.branch3x3_2", 192, 320, 3, 3),
-       ("Mixed_7a.branch7x7x3_1", 768, 192, 1, 1), ("Mixed_7a.branch7x7x3_2", 192, 192, 1, 7),
-       ("Mixed_7a.branch7x7x3_3", 192, 192, 7, 1), ("Mixed_7a.branch7x7x3_4", 192, 192, 3, 3)]
-    + _block_e("Mixed_7b", 1280) + _block_e("Mixed_7c", 2048))
+PYTORCH_FID_CONVS = (_STEM + _block_a("Mixed_5b", 192, 32) + _block_a("Mixed_5c", 256, 64) +
+                     _block_a("Mixed_5d", 288, 64) + [("Mixed_6a.branch3x3", 288, 384, 3, 3),
+                                                      ("Mixed_6a.branch3x3dbl_1", 288, 64, 1, 1),
+                                                      ("Mixed_6a.branch3x3dbl_2", 64, 96, 3, 3),
+                                                      ("Mixed_6a.branch3x3dbl_3", 96, 96, 3, 3)] +
+                     _block_c("Mixed_6b", 128) + _block_c("Mixed_6c", 160) + _block_c("Mixed_6d", 160) +
+                     _block_c("Mixed_6e", 192) + [("Mixed_7a.branch3x3_1", 768, 192, 1, 1),
+                                                  ("Mixed_7a.branch3x3_2", 192, 320, 3, 3),
+                                                  ("Mixed_7a.branch7x7x3_1", 768, 192, 1, 1),
+                                                  ("Mixed_7a.branch7x7x3_2", 192, 192, 1, 7),
+                                                  ("Mixed_7a.branch7x7x3_3", 192, 192, 7, 1),
+                                                  ("Mixed_7a.branch7x7x3_4", 192, 192, 3, 3)] +
+                     _block_e("Mixed_7b", 1280) + _block_e("Mixed_7c", 2048))
 
 
 def pytorch_fid_state_dict_shapes():
@@ -124,7 +125,7 @@ def test_bad_weight_files_give_one_clear_error(state_dict, tmp_path):
   wrong = dict(state_dict)
   wrong["Mixed_5b.branch_pool.conv.weight"] = np.zeros((64, 192, 1, 1), np.float32)
   with pytest.raises(UserError, match=r"Mixed_5b.branch_pool.conv.weight.*\(64, 192, 1, 1\).*"
-                                      r"\(32, 192, 1, 1\)"):
+                     r"\(32, 192, 1, 1\)"):
     inception.state_dict_to_variables(wrong)
   unknown = dict(state_dict, **{"AuxLogits.fc.weight": np.zeros((1000, 768), np.float32)})
   with pytest.raises(UserError, match="unexpected entry 'AuxLogits.fc.weight'"):
@@ -140,10 +141,10 @@ def test_bad_weight_files_give_one_clear_error(state_dict, tmp_path):
 def test_converter_without_torch_says_so_in_one_line(tmp_path):
   pth = tmp_path / "w.pth"
   pth.write_bytes(b"x")
-  result = subprocess.run(
-      [sys.executable, os.path.join(REPO, "tools", "convert_inception.py"), f"--pth={pth}",
-       f"--out={tmp_path / 'w.npz'}"], capture_output=True, text=True, timeout=120,
-      env=dict(os.environ, JAX_PLATFORMS="cpu"), check=False)
+  result = subprocess.run([
+      sys.executable,
+      os.path.join(REPO, "tools", "convert_inception.py"), f"--pth={pth}", f"--out={tmp_path / 'w.npz'}"
+  ], capture_output=True, text=True, timeout=120, env=dict(os.environ, JAX_PLATFORMS="cpu"), check=False)
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("error:") and "torch" in lines[0], result.stderr

@@ -40,13 +40,10 @@ ATTRIBUTE_PROBABILITIES: Mapping[str, float] = {
     "Wearing_Earrings": 0.3,
     "Wearing_Necktie": 0.25,
 }
-DRAWN_ATTRIBUTES: tuple[str, ...] = tuple(
-    n for n in ATTRIBUTE_NAMES if n in ATTRIBUTE_PROBABILITIES)
-UNDRAWN_ATTRIBUTES: tuple[str, ...] = tuple(
-    n for n in ATTRIBUTE_NAMES if n not in ATTRIBUTE_PROBABILITIES)
+DRAWN_ATTRIBUTES: tuple[str, ...] = tuple(n for n in ATTRIBUTE_NAMES if n in ATTRIBUTE_PROBABILITIES)
+UNDRAWN_ATTRIBUTES: tuple[str, ...] = tuple(n for n in ATTRIBUTE_NAMES if n not in ATTRIBUTE_PROBABILITIES)
 
-_PROBS = np.array(
-    [ATTRIBUTE_PROBABILITIES.get(n, 0.0) for n in ATTRIBUTE_NAMES], np.float64)
+_PROBS = np.array([ATTRIBUTE_PROBABILITIES.get(n, 0.0) for n in ATTRIBUTE_NAMES], np.float64)
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 

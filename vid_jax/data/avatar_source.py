@@ -14,8 +14,7 @@ AVATAR_FILTER = "drawn at max(2, ceil(256 / size))x, PIL LANCZOS reducing_gap=2.
 class AvatarSource(Source):
   """The built-in procedural avatars; item i is a pure function of (seed, i)."""
 
-  def __init__(self, *, size: int, seed: int = 0,
-               num_examples: int = DEFAULT_AVATAR_COUNT):
+  def __init__(self, *, size: int, seed: int = 0, num_examples: int = DEFAULT_AVATAR_COUNT):
     self.spec = "avatars"
     self.size = size
     self.seed = seed
@@ -31,15 +30,16 @@ class AvatarSource(Source):
     indices = np.asarray(indices, np.int64).reshape(-1)
     for i in indices:
       self._index(i)
-    images, attributes = avatars.render_batch(indices, seed=self.seed,
-                                              size=self.size)
+    images, attributes = avatars.render_batch(indices, seed=self.seed, size=self.size)
     return {"image": images, "attributes": attributes}
 
   def attribute_marginals(self):
     return avatar_attributes.attribute_marginals(self._n, seed=self.seed)
 
   def describe(self):
-    return {"crop": "none (drawn square)", "filter": AVATAR_FILTER,
-            "seed": self.seed,
-            "drawn_attributes": list(avatar_attributes.DRAWN_ATTRIBUTES)}
-
+    return {
+        "crop": "none (drawn square)",
+        "filter": AVATAR_FILTER,
+        "seed": self.seed,
+        "drawn_attributes": list(avatar_attributes.DRAWN_ATTRIBUTES)
+    }

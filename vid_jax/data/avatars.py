@@ -58,9 +58,8 @@ def _mix(a, b, t):
 def _attribute_flags(attributes: Mapping[str, bool]) -> dict[str, bool]:
   unknown = sorted(set(attributes) - set(ATTRIBUTE_INDEX))
   if unknown:
-    raise UserError(
-        f"unknown avatar attribute(s) {unknown}; valid names are CelebA's: "
-        f"{', '.join(ATTRIBUTE_NAMES)}")
+    raise UserError(f"unknown avatar attribute(s) {unknown}; valid names are CelebA's: "
+                    f"{', '.join(ATTRIBUTE_NAMES)}")
   flags = {n: DEFAULT_ATTRIBUTES.get(n, False) for n in ATTRIBUTE_NAMES}
   flags.update({k: bool(v) for k, v in attributes.items()})
   return flags
@@ -70,9 +69,8 @@ def _attribute_flags(attributes: Mapping[str, bool]) -> dict[str, bool]:
 # Drawing.
 
 
-def render_avatar(attributes: Mapping[str, bool], *, size: int = 64,
-                  rng_or_seed=0, style: AvatarStyle | None = None,
-                  supersample: int | None = None) -> np.ndarray:
+def render_avatar(attributes: Mapping[str, bool], *, size: int = 64, rng_or_seed=0,
+                  style: AvatarStyle | None = None, supersample: int | None = None) -> np.ndarray:
   """Renders one avatar with the given attributes.
 
   Args:
@@ -97,8 +95,7 @@ def render_avatar(attributes: Mapping[str, bool], *, size: int = 64,
   if supersample > 1:
     # reducing_gap=2: box-reduce by an integer factor first, then Lanczos over
     # the last >= 2x; visually the same as plain Lanczos at half the cost.
-    canvas = canvas.resize((size, size), Image.Resampling.LANCZOS,
-                           reducing_gap=2.0)
+    canvas = canvas.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
   return np.asarray(canvas, dtype=np.uint8)
 
 
@@ -111,9 +108,7 @@ def render_index(i: int, *, seed: int = 0, size: int = 64):
   i = int(i)
   labels = sample_attributes([i], seed=seed)[0]
   rng = np.random.default_rng(np.random.SeedSequence([seed & (2**63 - 1), i]))
-  image = render_avatar(
-      {n: bool(v) for n, v in zip(ATTRIBUTE_NAMES, labels)}, size=size,
-      rng_or_seed=rng)
+  image = render_avatar({n: bool(v) for n, v in zip(ATTRIBUTE_NAMES, labels)}, size=size, rng_or_seed=rng)
   return image, labels
 
 
@@ -155,8 +150,7 @@ def _draw(a: Mapping[str, bool], st: AvatarStyle, s: int) -> Image.Image:
     k = int(st.stripe_phase * len(hair_colours))
     for j, x in enumerate(range(-band * 4, s + band * 4, band)):
       c = hair_colours[(j + k) % len(hair_colours)]
-      hd.polygon([(x, 0), (x + band, 0), (x + band - s // 4, s),
-                  (x - s // 4, s)], fill=c)
+      hd.polygon([(x, 0), (x + band, 0), (x + band - s // 4, s), (x - s // 4, s)], fill=c)
 
   def paint_hair(*draw_masks):
     # One mask per layer of hair; pasting only its bounding box keeps this cheap.
@@ -175,19 +169,15 @@ def _draw(a: Mapping[str, bool], st: AvatarStyle, s: int) -> Image.Image:
   d.ellipse(box(-2.3, 1.25, 2.3, 3.6), fill=st.shirt_colour)
   d.rectangle(box(-0.36, 0.5, 0.36, 1.45), fill=shade)
   if a["Wearing_Necktie"]:
-    d.polygon([p(-0.55, 1.22), p(0, 1.55), p(0.55, 1.22), p(0.5, 1.6),
-               p(-0.5, 1.6)], fill=(245, 245, 245))
-    d.polygon([p(-0.13, 1.5), p(0.13, 1.5), p(0.2, 2.4), p(0, 2.7),
-               p(-0.2, 2.4)], fill=(150, 25, 35), outline=(60, 10, 15),
-              width=w(0.02))
-    d.polygon([p(-0.16, 1.42), p(0.16, 1.42), p(0.11, 1.58), p(-0.11, 1.58)],
-              fill=(130, 20, 30))
+    d.polygon([p(-0.55, 1.22), p(0, 1.55), p(0.55, 1.22), p(0.5, 1.6), p(-0.5, 1.6)], fill=(245, 245, 245))
+    d.polygon([p(-0.13, 1.5), p(0.13, 1.5), p(0.2, 2.4),
+               p(0, 2.7), p(-0.2, 2.4)], fill=(150, 25, 35), outline=(60, 10, 15), width=w(0.02))
+    d.polygon([p(-0.16, 1.42), p(0.16, 1.42), p(0.11, 1.58), p(-0.11, 1.58)], fill=(130, 20, 30))
 
   # Long hair behind the head (not for Male, not for Bald).
   if not male and not bald:
-    paint_hair(lambda m: m.rounded_rectangle(
-        box(-1.3 * vol, -1.15, 1.3 * vol, 1.5), radius=int(1.0 * fw),
-        fill=255))
+    paint_hair(
+        lambda m: m.rounded_rectangle(box(-1.3 * vol, -1.15, 1.3 * vol, 1.5), radius=int(1.0 * fw), fill=255))
 
   # Ears and earrings.
   for sgn in (-1, 1):
@@ -195,27 +185,26 @@ def _draw(a: Mapping[str, bool], st: AvatarStyle, s: int) -> Image.Image:
     if a["Wearing_Earrings"]:
       ex, ey = p(sgn * 1.0, 0.3)
       r = 0.1 * fw
-      d.ellipse([ex - r, ey - r, ex + r, ey + r], fill=(235, 190, 40),
-                outline=(150, 110, 10), width=w(0.015))
+      d.ellipse([ex - r, ey - r, ex + r, ey + r], fill=(235, 190, 40), outline=(150, 110, 10), width=w(0.015))
 
   # Face: an oval, with a squarer jaw when Male.
   if male:
     d.ellipse(box(-0.95, -1.0, 0.95, 0.7), fill=skin)
-    d.rounded_rectangle(box(-0.93, -0.1, 0.93, 1.0), radius=int(0.45 * fw),
-                        fill=skin)
+    d.rounded_rectangle(box(-0.93, -0.1, 0.93, 1.0), radius=int(0.45 * fw), fill=skin)
   else:
     d.ellipse(box(-0.9, -1.0, 0.9, 1.0), fill=skin)
 
   # Beard (No_Beard False): the jaw below the cheeks, in hair colour.
   if not a["No_Beard"]:
+
     def beard(m):
       if male:
-        m.rounded_rectangle(box(-0.97, -0.1, 0.97, 1.08),
-                            radius=int(0.5 * fw), fill=255)
+        m.rounded_rectangle(box(-0.97, -0.1, 0.97, 1.08), radius=int(0.5 * fw), fill=255)
       else:
         m.ellipse(box(-0.95, -1.03, 0.95, 1.08), fill=255)
       m.rectangle(box(-1.1, -1.1, 1.1, 0.22), fill=0)
       m.ellipse(box(-0.42, 0.3, 0.42, 0.74), fill=0)  # skin around the lips
+
     paint_hair(beard)
 
   # Old age (Young False): forehead lines, eye bags, deep smile lines.
@@ -223,21 +212,20 @@ def _draw(a: Mapping[str, bool], st: AvatarStyle, s: int) -> Image.Image:
     for v in (-0.66, -0.54):
       d.arc(box(-0.5, v, 0.5, v + 0.3), 200, 340, fill=wrinkle, width=w(0.05))
     for sgn in (-1, 1):
-      d.arc(box(sgn * 0.38 - 0.24, -0.1, sgn * 0.38 + 0.24, 0.14), 15, 165,
-            fill=wrinkle, width=w(0.045))
-      d.line([p(sgn * 0.2, 0.12), p(sgn * 0.4, 0.34), p(sgn * 0.44, 0.56)],
-             fill=wrinkle, width=w(0.055), joint="curve")
+      d.arc(box(sgn * 0.38 - 0.24, -0.1, sgn * 0.38 + 0.24, 0.14), 15, 165, fill=wrinkle, width=w(0.045))
+      d.line([p(sgn * 0.2, 0.12), p(sgn * 0.4, 0.34),
+              p(sgn * 0.44, 0.56)], fill=wrinkle, width=w(0.055), joint="curve")
 
   # Rosy cheeks.
   if a["Rosy_Cheeks"]:
     cheek = _mix(skin, (235, 90, 110), 0.55)
     for sgn in (-1, 1):
-      d.ellipse(box(sgn * 0.55 - 0.18, 0.08, sgn * 0.55 + 0.18, 0.34),
-                fill=cheek)
+      d.ellipse(box(sgn * 0.55 - 0.18, 0.08, sgn * 0.55 + 0.18, 0.34), fill=cheek)
 
   # Hair on the head, bangs and mustache: one layer above the face.
   layers = []
   if not bald:
+
     def top(m):
       if male:
         m.ellipse(box(-1.04 * vol, -1.18 * vol, 1.04 * vol, 0.25), fill=255)
@@ -246,27 +234,31 @@ def _draw(a: Mapping[str, bool], st: AvatarStyle, s: int) -> Image.Image:
         m.ellipse(box(-1.1 * vol, -1.22 * vol, 1.1 * vol, 0.6), fill=255)
         m.ellipse(box(-0.84, -0.7, 0.84, 1.9), fill=0)
       m.rectangle(box(-2, 0.2 if male else 0.6, 2, 3), fill=0)
+
     layers.append(top)
   else:  # a fringe of hair over the ears only
+
     def tufts(m):
       for sgn in (-1, 1):
-        m.ellipse(box(sgn * 0.96 - 0.16, -0.5, sgn * 0.96 + 0.16, 0.05),
-                  fill=255)
+        m.ellipse(box(sgn * 0.96 - 0.16, -0.5, sgn * 0.96 + 0.16, 0.05), fill=255)
+
     layers.append(tufts)
   if a["Bangs"]:
+
     def bangs(m):
       n = 7
-      pts = [p(-0.86, -0.42), p(-0.82, -0.85), p(0, -1.02), p(0.82, -0.85),
-             p(0.86, -0.42)]
+      pts = [p(-0.86, -0.42), p(-0.82, -0.85), p(0, -1.02), p(0.82, -0.85), p(0.86, -0.42)]
       for j in range(n, -1, -1):  # zig-zag bottom edge, right to left
         u = -0.86 + 1.72 * j / n
         pts.append(p(u, -0.36 if j % 2 == 0 else -0.5))
       m.polygon(pts, fill=255)
+
     layers.append(bangs)
   if a["Mustache"]:
     layers.append(lambda m: m.polygon(
-        [p(-0.42, 0.43), p(-0.3, 0.3), p(0, 0.27), p(0.3, 0.3), p(0.42, 0.43),
-         p(0, 0.37)], fill=255))
+        [p(-0.42, 0.43), p(-0.3, 0.3),
+         p(0, 0.27), p(0.3, 0.3),
+         p(0.42, 0.43), p(0, 0.37)], fill=255))
   paint_hair(*layers)
 
   # Eyes.
@@ -275,17 +267,13 @@ def _draw(a: Mapping[str, bool], st: AvatarStyle, s: int) -> Image.Image:
   for sgn in (-1, 1):
     ex = sgn * 0.38
     if a["Heavy_Makeup"]:
-      d.ellipse(box(ex - ew * 1.25, -0.12 - 0.26, ex + ew * 1.25, -0.12 + 0.06),
-                fill=st.makeup_colour)
-    d.ellipse(box(ex - ew, -0.12 - ey_half, ex + ew, -0.12 + ey_half),
-              fill=(250, 250, 250),
+      d.ellipse(box(ex - ew * 1.25, -0.12 - 0.26, ex + ew * 1.25, -0.12 + 0.06), fill=st.makeup_colour)
+    d.ellipse(box(ex - ew, -0.12 - ey_half, ex + ew, -0.12 + ey_half), fill=(250, 250, 250),
               outline=(20, 15, 15), width=w(0.06 if a["Heavy_Makeup"] else 0.02))
     ir = min(0.1, ey_half * 0.95)
-    d.ellipse(box(ex - ir * fh / fw, -0.12 - ir, ex + ir * fh / fw, -0.12 + ir),
-              fill=st.eye_colour)
+    d.ellipse(box(ex - ir * fh / fw, -0.12 - ir, ex + ir * fh / fw, -0.12 + ir), fill=st.eye_colour)
     pr = ir * 0.45
-    d.ellipse(box(ex - pr * fh / fw, -0.12 - pr, ex + pr * fh / fw, -0.12 + pr),
-              fill=(10, 10, 10))
+    d.ellipse(box(ex - pr * fh / fw, -0.12 - pr, ex + pr * fh / fw, -0.12 + pr), fill=(10, 10, 10))
     if not male:  # eyelashes
       for t in (-0.7, 0.0, 0.7):
         x0, y0 = p(ex + t * ew * 0.8, -0.12 - ey_half * 0.9)
@@ -293,11 +281,11 @@ def _draw(a: Mapping[str, bool], st: AvatarStyle, s: int) -> Image.Image:
         d.line([x0, y0, x1, y1], fill=(20, 15, 15), width=w(0.025))
     # Eyebrows.
     if a["Bushy_Eyebrows"]:
-      d.line([p(ex - 0.25, -0.33), p(ex, -0.41), p(ex + 0.25, -0.33)],
-             fill=brow_colour, width=w(0.11), joint="curve")
+      d.line([p(ex - 0.25, -0.33), p(ex, -0.41), p(ex + 0.25, -0.33)], fill=brow_colour, width=w(0.11),
+             joint="curve")
     else:
-      d.line([p(ex - 0.2, -0.34), p(ex, -0.4), p(ex + 0.2, -0.34)],
-             fill=brow_colour, width=w(0.04), joint="curve")
+      d.line([p(ex - 0.2, -0.34), p(ex, -0.4), p(ex + 0.2, -0.34)], fill=brow_colour, width=w(0.04),
+             joint="curve")
 
   # Nose.
   if a["Big_Nose"]:
@@ -306,8 +294,7 @@ def _draw(a: Mapping[str, bool], st: AvatarStyle, s: int) -> Image.Image:
     d.polygon([p(0, -0.04), p(0.08, 0.22), p(-0.08, 0.22)], fill=shade)
 
   # Mouth.
-  lip = (st.lipstick_colour if a["Wearing_Lipstick"]
-         else _mix(skin, (120, 35, 40), 0.55))
+  lip = (st.lipstick_colour if a["Wearing_Lipstick"] else _mix(skin, (120, 35, 40), 0.55))
   lip_w = w(0.07 if a["Wearing_Lipstick"] else 0.035)
   if a["Smiling"]:
     mb = box(-0.36, 0.22, 0.36, 0.72)
@@ -333,8 +320,7 @@ def _draw(a: Mapping[str, bool], st: AvatarStyle, s: int) -> Image.Image:
         d.ellipse(fb, outline=gc, width=fwid)
       else:
         d.rounded_rectangle(fb, radius=int(0.06 * fw), outline=gc, width=fwid)
-      d.line([p(sgn * (0.38 + gw), -0.16), p(sgn * 0.98, -0.2)], fill=gc,
-             width=fwid)
+      d.line([p(sgn * (0.38 + gw), -0.16), p(sgn * 0.98, -0.2)], fill=gc, width=fwid)
     d.line([p(-0.08, -0.14), p(0.08, -0.14)], fill=gc, width=fwid)
 
   # Hat on top of everything.
@@ -343,11 +329,9 @@ def _draw(a: Mapping[str, bool], st: AvatarStyle, s: int) -> Image.Image:
     band = _mix(hc, (0, 0, 0), 0.4)
     if st.hat_kind == 0:  # beanie
       d.chord(box(-1.1, -1.45, 1.1, -0.05), 180, 360, fill=hc)
-      d.rounded_rectangle(box(-1.12, -0.8, 1.12, -0.55), radius=int(0.1 * fw),
-                          fill=band)
+      d.rounded_rectangle(box(-1.12, -0.8, 1.12, -0.55), radius=int(0.1 * fw), fill=band)
     elif st.hat_kind == 1:  # brimmed hat
-      d.rounded_rectangle(box(-0.78, -1.65, 0.78, -0.6), radius=int(0.2 * fw),
-                          fill=hc)
+      d.rounded_rectangle(box(-0.78, -1.65, 0.78, -0.6), radius=int(0.2 * fw), fill=hc)
       d.rectangle(box(-0.78, -0.9, 0.78, -0.72), fill=band)
       d.ellipse(box(-1.55, -0.78, 1.55, -0.5), fill=hc)
     else:  # cap with a visor
@@ -356,8 +340,7 @@ def _draw(a: Mapping[str, bool], st: AvatarStyle, s: int) -> Image.Image:
   return img
 
 
-def render_batch(indices: Sequence[int], *, seed: int = 0,
-                 size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def render_batch(indices: Sequence[int], *, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
   """Renders several dataset indices.
 
   Returns:

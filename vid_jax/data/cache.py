@@ -39,13 +39,12 @@ MANIFEST = "manifest.json"
 IMAGES = "images.npy"
 ATTRIBUTES = "attributes.npy"
 IDENTITIES = "identities.npy"
-_REQUIRED_KEYS = ("format", "version", "source", "count", "size",
-                  "attribute_names", "crop", "filter", "content_hash", "files")
+_REQUIRED_KEYS = ("format", "version", "source", "count", "size", "attribute_names", "crop", "filter",
+                  "content_hash", "files")
 
 
-def prepare_command(spec: str, *, size: int, out: str, seed: int = 0,
-                    limit: int | None = None, split: str = "train",
-                    overwrite: bool = False) -> str:
+def prepare_command(spec: str, *, size: int, out: str, seed: int = 0, limit: int | None = None,
+                    split: str = "train", overwrite: bool = False) -> str:
   """The tools/prepare_data.py command line that makes a cache."""
   cmd = f"python tools/prepare_data.py --source={spec} --size={size} --out={out}"
   kind, _ = sources_lib.parse_spec(spec)
@@ -79,8 +78,8 @@ def read_manifest(cache_dir: str, *, fix: str = "") -> dict[str, Any]:
       manifest = json.load(f)
   except (OSError, ValueError) as e:
     raise UserError(f"{mpath} is unreadable ({e}){fix}") from None
-  missing = [k for k in _REQUIRED_KEYS if k not in manifest] if isinstance(
-      manifest, dict) else list(_REQUIRED_KEYS)
+  missing = [k for k in _REQUIRED_KEYS if k not in manifest] if isinstance(manifest,
+                                                                           dict) else list(_REQUIRED_KEYS)
   if missing:
     raise UserError(f"{mpath} lacks {missing}; not a complete cache{fix}")
   if manifest["format"] != FORMAT or manifest["version"] != VERSION:
@@ -99,17 +98,15 @@ def read_manifest(cache_dir: str, *, fix: str = "") -> dict[str, Any]:
 class CacheSource(sources_lib.Source):
   """A prepared cache, memory-mapped; `get_batch` is one vectorised gather."""
 
-  def __init__(self, cache_dir: str, *, spec: str | None = None,
-               size: int | None = None, seed: int = 0,
+  def __init__(self, cache_dir: str, *, spec: str | None = None, size: int | None = None, seed: int = 0,
                num_examples: int | None = None, split: str = "train"):
     self.cache_dir = os.path.abspath(os.path.expanduser(cache_dir))
     kind = sources_lib.parse_spec(spec)[0] if spec is not None else None
     fix = ""
     if spec is not None:
-      fix = "create it with: " + prepare_command(
-          spec, size=size, out=cache_dir, seed=seed, split=split,
-          limit=num_examples,
-          overwrite=os.path.isdir(os.path.expanduser(cache_dir)))
+      fix = "create it with: " + prepare_command(spec, size=size, out=cache_dir, seed=seed, split=split,
+                                                 limit=num_examples, overwrite=os.path.isdir(
+                                                     os.path.expanduser(cache_dir)))
     m = read_manifest(cache_dir, fix=fix)
     want, have = [], []
     if spec is not None and sources_lib.canonical_spec(spec) != m["source"]:
@@ -146,8 +143,7 @@ class CacheSource(sources_lib.Source):
   def _open(self):
     d = self.cache_dir
     images = np.load(os.path.join(d, IMAGES), mmap_mode="r")
-    if (images.dtype != np.uint8
-        or images.shape != (self.manifest["count"], self.size, self.size, 3)):
+    if (images.dtype != np.uint8 or images.shape != (self.manifest["count"], self.size, self.size, 3)):
       raise UserError(f"{d}/{IMAGES} has {images.dtype} {images.shape}, "
                       f"manifest says uint8 {self.manifest['image_shape']}")
     self._images = images.view(np.ndarray)  # plain ndarray over the mmap
@@ -211,9 +207,8 @@ def verify_cache(cache_dir: str) -> dict[str, Any]:
   return m
 
 
-def make_source(spec: str, *, size: int, seed: int = 0,
-                on_bad_file: str = "skip", num_examples: int | None = None,
-                cache_dir: str | None = None, split: str = "train",
+def make_source(spec: str, *, size: int, seed: int = 0, on_bad_file: str = "skip",
+                num_examples: int | None = None, cache_dir: str | None = None, split: str = "train",
                 data_dir: str | None = None) -> sources_lib.Source:
   """Builds a data source: a live one (`vid_jax.data.sources`), or with `cache_dir` its prepared cache.
 
@@ -238,13 +233,9 @@ def make_source(spec: str, *, size: int, seed: int = 0,
   if on_bad_file not in folder.ON_BAD_FILE:
     raise UserError(f"on_bad_file={on_bad_file!r}; use 'skip' or 'error'")
   if cache_dir:
-    return CacheSource(cache_dir, spec=spec, size=size, seed=seed,
-                       num_examples=num_examples, split=split)
+    return CacheSource(cache_dir, spec=spec, size=size, seed=seed, num_examples=num_examples, split=split)
   if kind == "avatars":
-    return AvatarSource(size=size, seed=seed,
-                        num_examples=int(num_examples or DEFAULT_AVATAR_COUNT))
+    return AvatarSource(size=size, seed=seed, num_examples=int(num_examples or DEFAULT_AVATAR_COUNT))
   if kind == "tfds":
-    return CelebASource(size=size, split=split, data_dir=data_dir,
-                        num_examples=num_examples)
-  return folder.FolderSource(arg, size=size, on_bad_file=on_bad_file,
-                             num_examples=num_examples)
+    return CelebASource(size=size, split=split, data_dir=data_dir, num_examples=num_examples)
+  return folder.FolderSource(arg, size=size, on_bad_file=on_bad_file, num_examples=num_examples)

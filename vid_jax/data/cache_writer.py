@@ -24,7 +24,6 @@ from vid_jax.data.attributes import ATTRIBUTE_NAMES, NUM_ATTRIBUTES
 from vid_jax.data.cache import ATTRIBUTES, FORMAT, IDENTITIES, IMAGES, MANIFEST, VERSION
 from vid_jax.errors import UserError
 
-
 _WORKER_SOURCE = None
 
 
@@ -48,10 +47,8 @@ def _fsync(path):
     os.close(fd)
 
 
-def write_cache(source: sources_lib.Source, out_dir: str, *,
-                overwrite: bool = False, workers: int = 0,
-                chunk_size: int = 256, progress: bool = True,
-                command: str | None = None) -> dict[str, Any]:
+def write_cache(source: sources_lib.Source, out_dir: str, *, overwrite: bool = False, workers: int = 0,
+                chunk_size: int = 256, progress: bool = True, command: str | None = None) -> dict[str, Any]:
   """Writes `source` as a packed cache at `out_dir`, atomically.
 
   Args:
@@ -81,9 +78,8 @@ def write_cache(source: sources_lib.Source, out_dir: str, *,
   tmp = tempfile.mkdtemp(prefix=os.path.basename(out) + ".tmp-", dir=parent)
   t0 = time.perf_counter()
   try:
-    images = np.lib.format.open_memmap(
-        os.path.join(tmp, IMAGES), mode="w+", dtype=np.uint8,
-        shape=(n, size, size, 3))  # [N, H, W, 3]
+    images = np.lib.format.open_memmap(os.path.join(tmp, IMAGES), mode="w+", dtype=np.uint8,
+                                       shape=(n, size, size, 3))  # [N, H, W, 3]
     attributes = np.zeros((n, NUM_ATTRIBUTES), np.bool_)
     identities = None
     digest = hashlib.sha256()
@@ -91,8 +87,7 @@ def write_cache(source: sources_lib.Source, out_dir: str, *,
     pbar = None
     if progress:
       pbar = tqdm(total=n, unit="img", desc=f"prepare {source.spec}")
-    for (a, b), (imgs, attrs, ids) in zip(
-        bounds, _iter_chunks(source, bounds, workers)):
+    for (a, b), (imgs, attrs, ids) in zip(bounds, _iter_chunks(source, bounds, workers)):
       images[a:b] = imgs
       attributes[a:b] = attrs
       digest.update(np.ascontiguousarray(imgs).tobytes())
@@ -159,9 +154,8 @@ def _iter_chunks(source, bounds, workers):
       _init_worker(None)
     return
   ctx = multiprocessing.get_context("spawn")  # no fork after threads/JAX
-  with concurrent.futures.ProcessPoolExecutor(
-      workers, mp_context=ctx, initializer=_init_worker,
-      initargs=(source,)) as pool:
+  with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                              initargs=(source,)) as pool:
     window = 2 * workers  # bounded read-ahead keeps memory flat
     pending = [pool.submit(_load_chunk, bd) for bd in bounds[:window]]
     nxt = len(pending)
@@ -176,8 +170,7 @@ def _iter_chunks(source, bounds, workers):
 def _publish(tmp: str, out: str):
   """Atomically moves the finished cache `tmp` to `out`."""
   if os.path.isdir(out) and os.listdir(out):
-    old = tempfile.mkdtemp(prefix=os.path.basename(out) + ".old-",
-                           dir=os.path.dirname(out))
+    old = tempfile.mkdtemp(prefix=os.path.basename(out) + ".old-", dir=os.path.dirname(out))
     os.rmdir(old)
     os.replace(out, old)
     os.replace(tmp, out)

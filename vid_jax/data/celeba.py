@@ -24,29 +24,26 @@ CELEBA_CROP = "box (left=25, top=57, right=153, bottom=185): 128x128 centred at 
 
 
 def _celeba_prepare_help(data_dir: str) -> str:
-  return (
-      f"CelebA is not prepared in {data_dir} (ArrayRecord format is needed). "
-      f"Build it once with `pip install tensorflow` (needed only for the "
-      f"build) and `tfds build celeb_a --data_dir={data_dir} "
-      f"--file_format=array_record`; if the Google Drive download fails, put "
-      f"img_align_celeba.zip, list_eval_partition.txt, list_attr_celeba.txt, "
-      f"list_landmarks_align_celeba.txt and identity_CelebA.txt in "
-      f"{os.path.join(data_dir, 'downloads', 'manual')} and add "
-      f"`--manual_dir={os.path.join(data_dir, 'downloads', 'manual')}`; or "
-      f"unzip the images and use --source=folder:PATH with list_attr_celeba.txt")
+  return (f"CelebA is not prepared in {data_dir} (ArrayRecord format is needed). "
+          f"Build it once with `pip install tensorflow` (needed only for the "
+          f"build) and `tfds build celeb_a --data_dir={data_dir} "
+          f"--file_format=array_record`; if the Google Drive download fails, put "
+          f"img_align_celeba.zip, list_eval_partition.txt, list_attr_celeba.txt, "
+          f"list_landmarks_align_celeba.txt and identity_CelebA.txt in "
+          f"{os.path.join(data_dir, 'downloads', 'manual')} and add "
+          f"`--manual_dir={os.path.join(data_dir, 'downloads', 'manual')}`; or "
+          f"unzip the images and use --source=folder:PATH with list_attr_celeba.txt")
 
 
 class CelebASource(Source):
   """CelebA (aligned) from `tfds.data_source("celeb_a")`, cropped and resized."""
 
-  def __init__(self, *, size: int, split: str = "train",
-               data_dir: str | None = None, num_examples: int | None = None):
+  def __init__(self, *, size: int, split: str = "train", data_dir: str | None = None,
+               num_examples: int | None = None):
     self.spec = "tfds:celeb_a"
     self.size = size
     self.split = split
-    self.data_dir = os.path.expanduser(
-        data_dir or os.environ.get("TFDS_DATA_DIR")
-        or "~/tensorflow_datasets")
+    self.data_dir = os.path.expanduser(data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets")
     self._ds = None
     n = len(self._data_source())
     self._n = n if num_examples is None else min(n, num_examples)
@@ -55,8 +52,7 @@ class CelebASource(Source):
     if self._ds is None:
       import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
       try:
-        self._ds = tfds.data_source("celeb_a", split=self.split,
-                                    data_dir=self.data_dir, download=False)
+        self._ds = tfds.data_source("celeb_a", split=self.split, data_dir=self.data_dir, download=False)
       except (NotImplementedError, FileNotFoundError, AssertionError,
               RuntimeError) as e:  # not built, or built without ArrayRecord
         raise UserError(_celeba_prepare_help(self.data_dir)) from e
@@ -82,15 +78,14 @@ class CelebASource(Source):
   def identities(self, indices):
     ds = self._data_source()
     return np.array(
-        [int(np.asarray(ds[int(i)]["identity"]["Identity_No"]))
-         for i in np.asarray(indices).reshape(-1)], np.int32)
+        [int(np.asarray(ds[int(i)]["identity"]["Identity_No"])) for i in np.asarray(indices).reshape(-1)],
+        np.int32)
 
   def attribute_marginals(self):
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     ds = self._data_source()  # the clear error if not prepared
     try:  # labels only: skip JPEG decoding (seconds instead of minutes)
-      fast = tfds.data_source("celeb_a", split=self.split,
-                              data_dir=self.data_dir, download=False,
+      fast = tfds.data_source("celeb_a", split=self.split, data_dir=self.data_dir, download=False,
                               decoders={"image": tfds.decode.SkipDecoding()})
       fast[0]["attributes"]  # pylint: disable=pointless-statement
       ds = fast
@@ -103,8 +98,7 @@ class CelebASource(Source):
     return (total / max(self._n, 1)).astype(np.float32)
 
   def describe(self):
-    return {"crop": CELEBA_CROP, "filter": RESIZE_FILTER, "split": self.split,
-            "tfds_data_dir": self.data_dir}
+    return {"crop": CELEBA_CROP, "filter": RESIZE_FILTER, "split": self.split, "tfds_data_dir": self.data_dir}
 
 
 def celeba_crop_resize(image: np.ndarray, size: int) -> np.ndarray:
@@ -122,4 +116,3 @@ def celeba_crop_resize(image: np.ndarray, size: int) -> np.ndarray:
                      f"{CELEBA_IMAGE_SHAPE}")
   l, t, r, b = CELEBA_CROP_BOX
   return resize(Image.fromarray(image[t:b, l:r]), size)
-

@@ -78,9 +78,8 @@ class FolderSource(Source):
   training starts and `len()` is exact. Items are then decoded on access.
   """
 
-  def __init__(self, path: str, *, size: int, on_bad_file: str = "skip",
-               num_examples: int | None = None, validate: bool = True,
-               progress: bool | None = None):
+  def __init__(self, path: str, *, size: int, on_bad_file: str = "skip", num_examples: int | None = None,
+               validate: bool = True, progress: bool | None = None):
     if on_bad_file not in ON_BAD_FILE:
       raise UserError(f"on_bad_file={on_bad_file!r}; use 'skip' or 'error'")
     root = os.path.realpath(os.path.expanduser(path))
@@ -97,9 +96,8 @@ class FolderSource(Source):
           files.append(os.path.relpath(os.path.join(dirpath, name), root))
     files.sort()
     if not files:
-      raise UserError(
-          f"folder:{path}: no images found (looked recursively for "
-          f"{', '.join(IMAGE_EXTENSIONS)})")
+      raise UserError(f"folder:{path}: no images found (looked recursively for "
+                      f"{', '.join(IMAGE_EXTENSIONS)})")
 
     num_found = len(files)
     label_path = os.path.join(root, LABELS_FILENAME)
@@ -137,8 +135,7 @@ class FolderSource(Source):
                       f"image files could be used ({self.bad_files.summary()})")
     self.files = tuple(good)
     if self.has_attributes:
-      self._labels = np.stack([
-          labels.get(rel, labels.get(os.path.basename(rel))) for rel in good])
+      self._labels = np.stack([labels.get(rel, labels.get(os.path.basename(rel))) for rel in good])
     else:
       self._labels = np.zeros((len(good), NUM_ATTRIBUTES), np.bool_)
 
@@ -148,8 +145,7 @@ class FolderSource(Source):
     chunk = 256
     pbar = None
     if progress:
-      pbar = tqdm(total=min(limit, len(files)), desc="checking images",
-                  unit="img")
+      pbar = tqdm(total=min(limit, len(files)), desc="checking images", unit="img")
     # Pillow releases the GIL while decoding, so threads use every core.
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
       for start in range(0, len(files), chunk):
@@ -184,8 +180,7 @@ class FolderSource(Source):
 
   def get_batch(self, indices):
     indices = np.asarray(indices, np.int64).reshape(-1)
-    paths = [os.path.join(self.root, self.files[self._index(i)])
-             for i in indices]
+    paths = [os.path.join(self.root, self.files[self._index(i)]) for i in indices]
     images = np.empty((len(indices), self.size, self.size, 3), np.uint8)
     for j, path in enumerate(paths):
       try:
@@ -199,8 +194,10 @@ class FolderSource(Source):
     return self._labels.mean(0).astype(np.float32)
 
   def describe(self):
-    return {"crop": FOLDER_CROP, "filter": RESIZE_FILTER,
-            "labels": LABELS_FILENAME if self.has_attributes else None,
-            "skipped": len(self.bad_files),
-            "alpha": "composited on white"}
-
+    return {
+        "crop": FOLDER_CROP,
+        "filter": RESIZE_FILTER,
+        "labels": LABELS_FILENAME if self.has_attributes else None,
+        "skipped": len(self.bad_files),
+        "alpha": "composited on white"
+    }

@@ -107,7 +107,5 @@ def check_file(path: str) -> str | None:
         img.draft(img.mode, (1, 1))  # still reads every entropy-coded byte
       img.load()
     return None
-  except (OSError, SyntaxError, ValueError, EOFError,
-          Image.DecompressionBombError) as e:
+  except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
     return f"{type(e).__name__}: {e}"
-

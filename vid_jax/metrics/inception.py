@@ -37,7 +37,6 @@ SOURCE_SHA256_KEY = "meta.source_sha256"
 # neither the file nor torch is available in this environment).
 RELEASE_SHA256_PREFIX = "6726825d"
 
-
 # ----------------------------------------------------------------------------
 # Weights: pytorch-fid state_dict (numpy, PyTorch layout) <-> flax variables.
 
@@ -109,9 +108,11 @@ def variables_to_state_dict(variables) -> dict[str, np.ndarray]:
   Returns:
     {name: float32 array}; conv kernels as [out, in, kh, kw].
   """
+
   def convert(leaf, value):
     value = np.asarray(value, dtype=np.float32)
     return value.transpose(3, 2, 0, 1) if leaf == "kernel" else value  # HWIO -> OIHW
+
   return _torch_entries(variables, convert)
 
 
@@ -130,11 +131,13 @@ def flax_flatten(tree: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
 @functools.lru_cache(maxsize=1)
 def expected_state_dict_shapes() -> dict[str, tuple[int, ...]]:
   """{state_dict name: PyTorch shape} of every weight pool3 features need."""
+
   def convert(leaf, value):
     if leaf == "kernel":
       h, w, i, o = value.shape
       return (o, i, h, w)
     return tuple(value.shape)
+
   return _torch_entries(_abstract_variables(), convert)
 
 
@@ -151,11 +154,10 @@ def validate_state_dict(state_dict: Mapping[str, Any], *, source: str) -> None:
   expected = expected_state_dict_shapes()
   missing = [k for k in expected if k not in state_dict]
   if missing:
-    raise UserError(
-        f"{source}: {len(missing)} of {len(expected)} InceptionV3 weights are "
-        f"missing (first: {missing[0]!r}); expected pytorch-fid's FID Inception "
-        "state_dict (pt_inception-2015-12-05), converted with "
-        "tools/convert_inception.py")
+    raise UserError(f"{source}: {len(missing)} of {len(expected)} InceptionV3 weights are "
+                    f"missing (first: {missing[0]!r}); expected pytorch-fid's FID Inception "
+                    "state_dict (pt_inception-2015-12-05), converted with "
+                    "tools/convert_inception.py")
   for key, value in state_dict.items():
     shape = tuple(np.shape(value))
     if key in expected:
@@ -165,17 +167,15 @@ def validate_state_dict(state_dict: Mapping[str, Any], *, source: str) -> None:
     elif key.endswith(_IGNORED_SUFFIX):
       continue
     else:
-      raise UserError(
-          f"{source}: unexpected entry {key!r}; this is not pytorch-fid's FID "
-          "Inception state_dict (torchvision's ImageNet Inception has other "
-          "blocks); convert pt_inception-2015-12-05-6726825d.pth")
+      raise UserError(f"{source}: unexpected entry {key!r}; this is not pytorch-fid's FID "
+                      "Inception state_dict (torchvision's ImageNet Inception has other "
+                      "blocks); convert pt_inception-2015-12-05-6726825d.pth")
     if shape != want:
       raise UserError(f"{source}: {key!r} has shape {shape}, pytorch-fid's FID "
                       f"Inception has {want}; wrong or corrupted weights file")
 
 
-def state_dict_to_npz(state_dict: Mapping[str, Any], *,
-                      source: str = "state_dict") -> dict[str, np.ndarray]:
+def state_dict_to_npz(state_dict: Mapping[str, Any], *, source: str = "state_dict") -> dict[str, np.ndarray]:
   """pytorch-fid state_dict (numpy arrays) -> the arrays stored in our `.npz`.
 
   Validates names and shapes, stores float32 in PyTorch layout under the same
@@ -183,19 +183,16 @@ def state_dict_to_npz(state_dict: Mapping[str, Any], *,
   `npz_to_state_dict` is its inverse.
   """
   validate_state_dict(state_dict, source=source)
-  return {k: np.asarray(v, dtype=np.float32) for k, v in state_dict.items()
-          if not k.endswith(_IGNORED_SUFFIX)}
+  return {k: np.asarray(v, dtype=np.float32) for k, v in state_dict.items() if not k.endswith(_IGNORED_SUFFIX)}
 
 
-def npz_to_state_dict(arrays: Mapping[str, Any], *,
-                      source: str = "npz") -> dict[str, np.ndarray]:
+def npz_to_state_dict(arrays: Mapping[str, Any], *, source: str = "npz") -> dict[str, np.ndarray]:
   """Arrays of our `.npz` -> pytorch-fid state_dict (numpy); validates them."""
   validate_state_dict(arrays, source=source)
   return {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
 
 
-def state_dict_to_variables(state_dict: Mapping[str, Any], *,
-                            source: str = "state_dict") -> dict:
+def state_dict_to_variables(state_dict: Mapping[str, Any], *, source: str = "state_dict") -> dict:
   """pytorch-fid state_dict (numpy) -> flax variables for `InceptionV3`."""
   validate_state_dict(state_dict, source=source)
   variables: dict[str, dict] = {"params": {}, "batch_stats": {}}
@@ -294,21 +291,30 @@ def _features(variables, images, *, module):
 def load_inception(path: str) -> Inception:
   """Loads pytorch-fid's FID Inception weights from a local `.npz`."""
   state_dict, sha = read_npz(path)
-  return dataclasses.replace(inception_from_state_dict(state_dict, source=path),
-                             source_sha256=sha)
+  return dataclasses.replace(inception_from_state_dict(state_dict, source=path), source_sha256=sha)
 
 
-def inception_from_state_dict(state_dict: Mapping[str, Any], *,
-                              source: str = "state_dict") -> Inception:
+def inception_from_state_dict(state_dict: Mapping[str, Any], *, source: str = "state_dict") -> Inception:
   """An `Inception` from a state_dict (numpy), e.g. `random_state_dict()` in tests."""
-  return Inception(InceptionV3(),
-                   state_dict_to_variables(state_dict, source=source))
+  return Inception(InceptionV3(), state_dict_to_variables(state_dict, source=source))
 
 
 __all__: Sequence[str] = (
-    "FEATURE_NAME", "FEATURE_DIM", "InceptionV3", "Inception", "load_inception",
-    "inception_from_state_dict", "random_state_dict", "resize_bilinear",
-    "expected_state_dict_shapes", "validate_state_dict", "state_dict_to_npz",
-    "npz_to_state_dict", "state_dict_to_variables", "variables_to_state_dict",
-    "save_npz", "load_npz", "read_npz",
+    "FEATURE_NAME",
+    "FEATURE_DIM",
+    "InceptionV3",
+    "Inception",
+    "load_inception",
+    "inception_from_state_dict",
+    "random_state_dict",
+    "resize_bilinear",
+    "expected_state_dict_shapes",
+    "validate_state_dict",
+    "state_dict_to_npz",
+    "npz_to_state_dict",
+    "state_dict_to_variables",
+    "variables_to_state_dict",
+    "save_npz",
+    "load_npz",
+    "read_npz",
 )

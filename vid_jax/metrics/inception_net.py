@@ -40,8 +40,7 @@ class BasicConv2d(nn.Module):
   @nn.compact
   def __call__(self, x):  # [B, H, W, Cin] -> [B, H', W', features]
     # HIGHEST: accelerators would otherwise use bf16 passes and shift FID.
-    x = nn.Conv(self.features, self.kernel_size, strides=self.strides,
-                padding=self.padding, use_bias=False,
+    x = nn.Conv(self.features, self.kernel_size, strides=self.strides, padding=self.padding, use_bias=False,
                 precision=jax.lax.Precision.HIGHEST, name="conv")(x)
     x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name="bn")(x)
     return nn.relu(x)
@@ -49,8 +48,7 @@ class BasicConv2d(nn.Module):
 
 def _avg_pool_3x3_same(x):
   # TF SAME average pooling: padded zeros are not counted.
-  return nn.avg_pool(x, (3, 3), strides=(1, 1), padding=_pad(1, 1),
-                     count_include_pad=False)
+  return nn.avg_pool(x, (3, 3), strides=(1, 1), padding=_pad(1, 1), count_include_pad=False)
 
 
 def _max_pool_3x3_same(x):
@@ -73,8 +71,7 @@ class FIDInceptionA(nn.Module):
     b3 = BasicConv2d(64, (1, 1), name="branch3x3dbl_1")(x)
     b3 = BasicConv2d(96, (3, 3), padding=_pad(1, 1), name="branch3x3dbl_2")(b3)
     b3 = BasicConv2d(96, (3, 3), padding=_pad(1, 1), name="branch3x3dbl_3")(b3)
-    bp = BasicConv2d(self.pool_features, (1, 1), name="branch_pool")(
-        _avg_pool_3x3_same(x))
+    bp = BasicConv2d(self.pool_features, (1, 1), name="branch_pool")(_avg_pool_3x3_same(x))
     return jnp.concatenate([b1, b5, b3, bp], axis=-1)
 
 
@@ -142,8 +139,7 @@ class FIDInceptionE(nn.Module):
         BasicConv2d(384, (1, 3), padding=_pad(0, 1), name="branch3x3dbl_3a")(bd),
         BasicConv2d(384, (3, 1), padding=_pad(1, 0), name="branch3x3dbl_3b")(bd),
     ], axis=-1)
-    pooled = (_avg_pool_3x3_same(x) if self.pool == "avg"
-              else _max_pool_3x3_same(x))
+    pooled = (_avg_pool_3x3_same(x) if self.pool == "avg" else _max_pool_3x3_same(x))
     bp = BasicConv2d(192, (1, 1), name="branch_pool")(pooled)
     return jnp.concatenate([b1, b3, bd, bp], axis=-1)
 
@@ -161,8 +157,7 @@ def resize_bilinear(images, size: int):
     [B, size, size, C] float.
   """
   b, _, _, c = images.shape
-  return jax.image.resize(images, (b, size, size, c), method="bilinear",
-                          antialias=False)
+  return jax.image.resize(images, (b, size, size, c), method="bilinear", antialias=False)
 
 
 class InceptionV3(nn.Module):
