@@ -17,9 +17,9 @@ from vid_jax.errors import NonFiniteLossError, UserError
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:arg]).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and samples.")
-_MULTIHOST = flags.DEFINE_bool("multihost", False,
-                               "Call jax.distributed.initialize() (multi-process GPU/TPU runs; set "
-                               "automatically where the cluster sets JAX_COORDINATOR_ADDRESS).")
+_MULTIHOST = flags.DEFINE_bool(
+    "multihost", False, "Call jax.distributed.initialize() (multi-process GPU/TPU runs; set "
+    "automatically where the cluster sets JAX_COORDINATOR_ADDRESS).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 

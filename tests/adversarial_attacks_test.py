@@ -30,11 +30,14 @@ def test_inside_ball_and_clip_range(classifier, batch, norm):
   eps = 0.3 if norm == "linf" else 2.0
   loss_fn = adv.cross_entropy_loss(classifier, _predicted_labels(classifier, batch))
   # Clip bounds traced: one compilation serves both boxes.
-  attack = jax.jit(lambda x, lo, hi: {
-      "pgd": adv.pgd(loss_fn, x, jax.random.key(2), eps=eps, step_size=eps / 2, num_steps=5,
-                     norm=norm, clip_min=lo, clip_max=hi),
-      "fgsm": adv.fgsm(loss_fn, x, eps=eps, norm=norm, clip_min=lo, clip_max=hi),
-  })
+  attack = jax.jit(
+      lambda x, lo, hi: {
+          "pgd":
+              adv.pgd(loss_fn, x, jax.random.key(2), eps=eps, step_size=eps / 2, num_steps=5, norm=norm,
+                      clip_min=lo, clip_max=hi),
+          "fgsm":
+              adv.fgsm(loss_fn, x, eps=eps, norm=norm, clip_min=lo, clip_max=hi),
+      })
   for clip_min, clip_max in ((-1.0, 1.0), (-0.5, 0.5)):
     x = jnp.clip(batch, clip_min, clip_max)
     outs = attack(x, clip_min, clip_max)
@@ -50,8 +53,7 @@ def test_inside_ball_and_clip_range(classifier, batch, norm):
 @pytest.mark.parametrize("norm", NORMS)
 def test_eps_zero_is_identity(classifier, batch, norm):
   loss_fn = adv.cross_entropy_loss(classifier, jnp.zeros(batch.shape[0], jnp.int32))
-  x_pgd = adv.pgd(loss_fn, batch, jax.random.key(3), eps=0.0, step_size=0.1, num_steps=3,
-                  norm=norm)
+  x_pgd = adv.pgd(loss_fn, batch, jax.random.key(3), eps=0.0, step_size=0.1, num_steps=3, norm=norm)
   x_fgsm = adv.fgsm(loss_fn, batch, eps=0.0, norm=norm)
   np.testing.assert_array_equal(np.asarray(x_pgd), np.asarray(batch))
   np.testing.assert_array_equal(np.asarray(x_fgsm), np.asarray(batch))
@@ -81,8 +83,7 @@ def test_pgd_at_least_as_strong_as_fgsm(classifier):
   loss_fn = adv.cross_entropy_loss(sharp, labels)
   for norm, eps in (("linf", 0.05), ("l2", 0.3)):
     x_f = adv.fgsm(loss_fn, x, eps=eps, norm=norm)
-    x_p = adv.pgd(loss_fn, x, jax.random.key(7), eps=eps, step_size=eps / 4, num_steps=10,
-                  norm=norm)
+    x_p = adv.pgd(loss_fn, x, jax.random.key(7), eps=eps, step_size=eps / 4, num_steps=10, norm=norm)
     loss_f, loss_p = loss_fn(x_f), loss_fn(x_p)
     assert float(loss_p.mean()) > float(loss_f.mean()) + 0.01, norm
     assert float(jnp.mean(loss_p >= loss_f)) >= 0.9, norm
@@ -109,8 +110,7 @@ def test_fgsm_is_optimal_on_linear_model(norm):
   np.testing.assert_allclose(x_f, expected, atol=1e-6)
   np.testing.assert_allclose(loss_fn(x_f), best, rtol=1e-5)
   for seed in range(3):  # PGD from random starts cannot beat the closed-form optimum
-    x_p = adv.pgd(loss_fn, x, jax.random.key(seed), eps=eps, step_size=eps / 3, num_steps=6,
-                  norm=norm, **box)
+    x_p = adv.pgd(loss_fn, x, jax.random.key(seed), eps=eps, step_size=eps / 3, num_steps=6, norm=norm, **box)
     assert bool(jnp.all(loss_fn(x_p) <= best + 1e-4))
 
 
@@ -129,12 +129,10 @@ def test_matches_foolbox(classifier, batch, norm):
   loss_fn = adv.cross_entropy_loss(classifier, labels)
   eps, step, steps = (0.1, 0.03, 5) if norm == "linf" else (1.0, 0.3, 5)
   if norm == "linf":
-    fb_pgd = foolbox.attacks.LinfPGD(rel_stepsize=None, abs_stepsize=step, steps=steps,
-                                     random_start=False)
+    fb_pgd = foolbox.attacks.LinfPGD(rel_stepsize=None, abs_stepsize=step, steps=steps, random_start=False)
     fb_fgsm = foolbox.attacks.FGSM()
   else:
-    fb_pgd = foolbox.attacks.L2PGD(rel_stepsize=None, abs_stepsize=step, steps=steps,
-                                   random_start=False)
+    fb_pgd = foolbox.attacks.L2PGD(rel_stepsize=None, abs_stepsize=step, steps=steps, random_start=False)
     fb_fgsm = foolbox.attacks.FGM()
   ref_pgd, _, _ = fb_pgd(fmodel, batch, labels, epsilons=eps)
   ref_fgsm, _, _ = fb_fgsm(fmodel, batch, labels, epsilons=eps)
@@ -190,8 +188,8 @@ def test_sharded_batch_matches_unsharded(classifier, batch):
   mesh = jax.make_mesh((8,), ("data",))
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
   labels = _predicted_labels(classifier, batch)
-  attack = jax.jit(lambda x, y, k: adv.pgd(adv.cross_entropy_loss(classifier, y), x, k,
-                                           eps=0.1, step_size=0.03, num_steps=3))
+  attack = jax.jit(lambda x, y, k: adv.pgd(adv.cross_entropy_loss(classifier, y), x, k, eps=0.1, step_size=
+                                           0.03, num_steps=3))
   key = jax.random.key(12)
   sharded = attack(jax.device_put(batch, sharding), jax.device_put(labels, sharding), key)
   assert sharded.sharding.is_equivalent_to(sharding, sharded.ndim)

@@ -18,9 +18,12 @@ def test_loss_helpers_push_the_right_way():
 
   @jax.jit
   def moved(x):
-    return [adv.fgsm(loss_fn, x, eps=0.1) for loss_fn in (
-        adv.fakes_called_real_loss(d), adv.reals_called_fake_loss(d),
-        adv.toward_attribute_loss(attrs, "Smiling"), adv.away_from_attribute_loss(attrs, smiling))]
+    return [
+        adv.fgsm(loss_fn, x, eps=0.1)
+        for loss_fn in (adv.fakes_called_real_loss(d), adv.reals_called_fake_loss(d),
+                        adv.toward_attribute_loss(attrs, "Smiling"),
+                        adv.away_from_attribute_loss(attrs, smiling))
+    ]
 
   up, down, toward, away = moved(x)
   assert bool(jnp.all(d(up) > d(x))) and bool(jnp.all(d(down) < d(x)))

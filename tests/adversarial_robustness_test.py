@@ -11,8 +11,8 @@ def test_robustness_curve():
   d = d_net(6)
   x = jax.random.uniform(jax.random.key(17), (32, 6, 6, 3), minval=-1.0, maxval=1.0)
   is_real = d(x) > 0  # D is right on every clean example
-  curve = jax.jit(lambda x, e: adv.robustness_curve(d, x, is_real, jax.random.key(0), e,
-                                                    num_steps=5))(x, jnp.array([0.0, 0.05, 1.0]))
+  curve = jax.jit(lambda x, e: adv.robustness_curve(d, x, is_real, jax.random.key(0), e, num_steps=5))(
+      x, jnp.array([0.0, 0.05, 1.0]))
   assert curve["fgsm"].shape == (3, 32) and curve["pgd"].shape == (3, 32)
   assert float(curve["clean"].mean()) == 1.0
   np.testing.assert_array_equal(curve["fgsm"][0], curve["clean"])

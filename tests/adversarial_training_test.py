@@ -30,8 +30,7 @@ def test_perturb_d_inputs():
   assert bool(jnp.all(d(real_adv[:k]) < d(real[:k])))  # reals pushed toward 'fake'
   assert bool(jnp.all(d(fake_adv[:k]) > d(fake[:k])))  # fakes pushed toward 'real'
   # The perturbation is a constant for differentiation.
-  g = jax.jit(jax.grad(
-      lambda r: jnp.sum(adv.perturb_d_inputs(d, r, fake, jax.random.key(0), **hp)[0])))
+  g = jax.jit(jax.grad(lambda r: jnp.sum(adv.perturb_d_inputs(d, r, fake, jax.random.key(0), **hp)[0])))
   np.testing.assert_array_equal(g(real), jnp.ones_like(real))
   # Conditional D: the attributes of the attacked rows, here with a sign flip per row.
   y_real = jnp.array([[1.0], [0.0], [1.0], [0.0], [1.0]])  # [5, 1]
@@ -39,8 +38,9 @@ def test_perturb_d_inputs():
   d_cond = lambda x, y: d(x) * (2.0 * y[:, 0] - 1.0)
   hp_all = dict(hp, fraction=1.0)  # 10 attacked rows for 5 attribute rows per side
   y_rows = adv.d_input_attributes(y_real, y_fake, hp_all["fraction"])  # [10, 1]
-  real_c, fake_c = jax.jit(lambda r, f, k: adv.perturb_d_inputs(
-      lambda x: d_cond(x, y_rows), r, f, k, **hp_all))(real, fake, jax.random.key(1))
+  real_c, fake_c = jax.jit(
+      lambda r, f, k: adv.perturb_d_inputs(lambda x: d_cond(x, y_rows), r, f, k, **hp_all))(real, fake,
+                                                                                            jax.random.key(1))
   assert bool(jnp.all(d_cond(real_c, y_real) < d_cond(real, y_real)))
   assert bool(jnp.all(d_cond(fake_c, y_fake) > d_cond(fake, y_fake)))
   for off in (dict(hp, fraction=0.0), dict(hp, num_steps=0)):
@@ -53,10 +53,10 @@ def test_config_section():
   adv.validate_config(cfg)
   assert not cfg.enabled and cfg.num_steps == 3 and cfg.fraction == 0.5
   assert math.isclose(cfg.eps, 4 / 255)  # 2/255 of the [0, 1] range in the [-1, 1] scale
-  assert adv.hparams_from_config(cfg) == dict(norm="linf", eps=cfg.eps, step_size=cfg.step_size,
-                                              num_steps=3, fraction=0.5)
-  for field, bad in (("norm", "l1"), ("eps", -0.1), ("num_steps", 2.5), ("num_steps", -1),
-                     ("fraction", 1.5), ("enabled", "yes"), ("step_size", None)):
+  assert adv.hparams_from_config(cfg) == dict(norm="linf", eps=cfg.eps, step_size=cfg.step_size, num_steps=3,
+                                              fraction=0.5)
+  for field, bad in (("norm", "l1"), ("eps", -0.1), ("num_steps", 2.5), ("num_steps", -1), ("fraction", 1.5),
+                     ("enabled", "yes"), ("step_size", None)):
     broken = ml_collections.ConfigDict(dict(cfg.to_dict(), **{field: bad}))
     with pytest.raises(UserError, match=f"adversarial.{field}="):
       adv.validate_config(broken)

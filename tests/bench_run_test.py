@@ -50,8 +50,14 @@ def test_a_job_writes_its_result_and_the_environment(bench_run):
     record = json.load(f)
   assert record["status"] == "ok" and record["exit_code"] == 0, record
   assert record["tool"] == "tools/bench/data_loader.py"
-  assert record["flags"] == {"source": "avatars", "size": 16, "batch": 8, "seconds": 0.2, "limit": 64,
-                             "flip": True}
+  assert record["flags"] == {
+      "source": "avatars",
+      "size": 16,
+      "batch": 8,
+      "seconds": 0.2,
+      "limit": 64,
+      "flip": True
+  }
   assert "--flip" in record["argv"] and "--batch=8" in record["argv"]
   assert record["result"]["images_per_sec"] > 0 and record["result"]["batch"] == 8
   assert record["wall_s"] > 0 and record["started_utc"].endswith("+00:00")

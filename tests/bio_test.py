@@ -15,12 +15,14 @@ from vid_jax.identity.locales import LOCALES
 CJK = re.compile(r"[\u3400-\u9fff]")
 KANA = re.compile(r"[\u3040-\u30ff]")
 KEYWORDS = {
-    "en_US": ["cat", "photography", "coffee", "hiking", "books", "jazz", "Rust",
-              "gardening", "anime", "travel", "猫", "yoga", "chess", "baking"],
-    "zh_CN": ["猫", "摄影", "咖啡", "徒步", "cat", "photography", "读书", "篮球",
-              "Rust", "烘焙", "旅行", "动漫", "围棋", "吉他"],
-    "ja_JP": ["猫", "写真", "コーヒー", "登山", "cat", "photography", "読書",
-              "ラーメン", "ギター", "Rust", "旅行", "アニメ", "将棋", "釣り"],
+    "en_US": [
+        "cat", "photography", "coffee", "hiking", "books", "jazz", "Rust", "gardening", "anime", "travel",
+        "猫", "yoga", "chess", "baking"
+    ],
+    "zh_CN": ["猫", "摄影", "咖啡", "徒步", "cat", "photography", "读书", "篮球", "Rust", "烘焙", "旅行", "动漫", "围棋", "吉他"],
+    "ja_JP": [
+        "猫", "写真", "コーヒー", "登山", "cat", "photography", "読書", "ラーメン", "ギター", "Rust", "旅行", "アニメ", "将棋", "釣り"
+    ],
 }
 ATTRS = ("Smiling", "Eyeglasses", "Wearing_Hat", "Young", "Gray_Hair")
 
@@ -28,11 +30,11 @@ ATTRS = ("Smiling", "Eyeglasses", "Wearing_Hat", "Young", "Gray_Hair")
 def _requests(locale, n, *, with_keywords=True, seed=0):
   """n random requests: 1-3 keywords (native or Latin), random attributes."""
   rng = np.random.default_rng(seed)
-  kws = [list(rng.choice(KEYWORDS[locale], size=rng.integers(1, 4),
-                         replace=False)) if with_keywords else []
-         for _ in range(n)]
-  attrs = [{a: bool(rng.integers(2)) for a in ATTRS if rng.random() < 0.5}
-           for _ in range(n)]
+  kws = [
+      list(rng.choice(KEYWORDS[locale], size=rng.integers(1, 4), replace=False)) if with_keywords else []
+      for _ in range(n)
+  ]
+  attrs = [{a: bool(rng.integers(2)) for a in ATTRS if rng.random() < 0.5} for _ in range(n)]
   return dict(locales=[locale] * n, keywords=kws, attributes=attrs)
 
 
@@ -57,15 +59,13 @@ def test_lm_is_normalised_and_deterministic():
     assert np.isclose(np.exp(logp).sum(), 1.0, atol=1e-6)
     assert np.all(n == 1)
   again = bio_lm.fit(texts, order=3, breaks=".")
-  assert np.array_equal(bio_lm.per_char(lm, texts),
-                        bio_lm.per_char(again, texts))
+  assert np.array_equal(bio_lm.per_char(lm, texts), bio_lm.per_char(again, texts))
   good, bad = bio_lm.per_char(lm, ["the cat sat", "tsa hte tac"])
   assert good > bad + 0.5
 
 
 def test_locale_lm_prefers_real_words():
-  for locale, real, scrambled in [("en_US", "engineer", "eeginnre"),
-                                  ("zh_CN", "工程师", "师程工"),
+  for locale, real, scrambled in [("en_US", "engineer", "eeginnre"), ("zh_CN", "工程师", "师程工"),
                                   ("ja_JP", "東京都", "都京東")]:
     lm = bio.locale_lm(locale)
     good, bad = bio_lm.per_char(lm, [real, scrambled])
@@ -97,8 +97,7 @@ def test_word_lists_come_from_packages():
 
 def test_latin_keyword_is_translated():
   out = bio.design_bios(key=jax.random.key(1), locales=["zh_CN", "ja_JP"],
-                        keywords=[["cat"], ["photography"]],
-                        attributes=[{}, {}])
+                        keywords=[["cat"], ["photography"]], attributes=[{}, {}])
   assert "猫" in out[0]["text"] and out[0]["keywords_covered"] == ["cat"]
   assert "写真" in out[1]["text"] or "カメラ" in out[1]["text"]
   assert bio.keyword_forms("cat", "en_US") == ("cats", ("cat", "cats"))
@@ -109,10 +108,14 @@ def test_latin_keyword_is_translated():
 
 
 def test_small_batch_is_valid_and_deterministic():
-  args = dict(locales=["en_US", "zh_CN", "ja_JP", "en_US"],
-              keywords=[["cat", "photography"], ["猫", "摄影"], ["coffee"], []],
-              attributes=[{"Smiling": True}, {"Eyeglasses": True},
-                          {"Wearing_Hat": True}, {}],
+  args = dict(locales=["en_US", "zh_CN", "ja_JP", "en_US"], keywords=[["cat", "photography"], ["猫", "摄影"],
+                                                                      ["coffee"], []], attributes=[{
+                                                                          "Smiling": True
+                                                                      }, {
+                                                                          "Eyeglasses": True
+                                                                      }, {
+                                                                          "Wearing_Hat": True
+                                                                      }, {}],
               nicknames=["Alex", "小明", None, ""])
   a = bio.design_bios(key=jax.random.key(3), **args)
   b = bio.design_bios(key=jax.random.key(3), **args)
@@ -121,10 +124,8 @@ def test_small_batch_is_valid_and_deterministic():
   assert [o["score"] for o in a] == [o["score"] for o in b]
   assert [o["text"] for o in a] != [o["text"] for o in c]
   # A request's bio does not depend on the rest of the batch.
-  alone = bio.design_bios(key=jax.random.key(3), locales=args["locales"][:1],
-                          keywords=args["keywords"][:1],
-                          attributes=args["attributes"][:1],
-                          nicknames=args["nicknames"][:1])
+  alone = bio.design_bios(key=jax.random.key(3), locales=args["locales"][:1], keywords=args["keywords"][:1],
+                          attributes=args["attributes"][:1], nicknames=args["nicknames"][:1])
   assert alone[0]["text"] == a[0]["text"]
   for o in a:
     assert 0 < len(o["text"]) <= bio.MAX_CHARS
@@ -154,8 +155,7 @@ def test_no_8_word_span_copied(batch):
   texts = [o["text"] for o in out]
   corpus = bio_words.lm_corpus(locale)
   assert max(bio.longest_shared_span(texts, corpus)) < 8
-  literals = [p[1] for t in bio_words.templates(locale) for p in t
-              if p[0] == "lit"]
+  literals = [p[1] for t in bio_words.templates(locale) for p in t if p[0] == "lit"]
   assert max(bio.longest_shared_span(texts, literals)) < 8
   assert max(bio.longest_shared_span(texts, literals, unit="char")) < 8
 
@@ -174,13 +174,14 @@ def test_slot_reinforce_learns_a_toy_bandit():
   refiner = bio.slot_reinforce(population=16, learning_rate=0.3)
 
   def objective(c):  # [N, 3]
-    return jnp.sum(c == target, axis=-1).astype(jnp.float32), jnp.ones_like(
-        c, bool)
+    return jnp.sum(c == target, axis=-1).astype(jnp.float32), jnp.ones_like(c, bool)
 
   @jax.jit
   def run(key):
+
     def body(state, k):
       return refiner.step(state, k, valid, objective)
+
     return jax.lax.scan(body, refiner.init(valid), jax.random.split(key, 60))
 
   state, info = run(jax.random.key(0))
@@ -198,8 +199,12 @@ def test_slot_reinforce_learns_a_toy_bandit():
     dict(keywords=[["x" * 33]]),
     dict(keywords=[[f"k{i}" for i in range(9)]]),
     dict(keywords=["cat"]),
-    dict(attributes=[{"Smiles": True}]),
-    dict(attributes=[{"Smiling": "yes"}]),
+    dict(attributes=[{
+        "Smiles": True
+    }]),
+    dict(attributes=[{
+        "Smiling": "yes"
+    }]),
     dict(locales=["en_US", "en_US"]),
 ])
 def test_bad_input_is_a_user_error(change):
@@ -216,9 +221,7 @@ def test_distinct_n_and_shared_span():
   assert bio.distinct_n(["a b c", "a b d"], 2) == 3 / 4
   assert bio.distinct_n(["a b c", "a b c"], 1) == 0.5
   assert bio.distinct_n([], 2) == 0.0
-  assert bio.longest_shared_span(["one two three four", "x y"],
-                                 ["zero one two three", "y"]) == [3, 1]
+  assert bio.longest_shared_span(["one two three four", "x y"], ["zero one two three", "y"]) == [3, 1]
   assert bio.longest_shared_span(["一二三"], ["一二", "三"], unit="char") == [2]
-  assert bio_words.words("我喜欢猫。Cats, too! 🐱") == ["我", "喜欢", "猫",
-                                                      "cats", "too"]
+  assert bio_words.words("我喜欢猫。Cats, too! 🐱") == ["我", "喜欢", "猫", "cats", "too"]
   assert bio_words.words("ギターと写真", unit="char") == list("ギターと写真")

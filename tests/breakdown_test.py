@@ -46,11 +46,11 @@ def test_latent_consistency_tells_request_failures_from_latent_failures():
   by_request = np.repeat(np.array([[True], [False], [True], [True]]), 8, axis=1)
   out = breakdown.latent_consistency(by_request)
   assert out["rate"] == 0.75 and out["all_found"] == 0.75 and out["none_found"] == 0.25
-  assert out["mixed"] == 0.0 and out["independent_none_found"] == pytest.approx(0.25 ** 8)
+  assert out["mixed"] == 0.0 and out["independent_none_found"] == pytest.approx(0.25**8)
   by_latent = np.tile(np.array([True, False, True, True] * 2), (4, 1))  # every request mixed
   out = breakdown.latent_consistency(by_latent)
   assert out["rate"] == 0.75 and out["mixed"] == 1.0 and out["all_found"] == out["none_found"] == 0.0
-  assert out["independent_all_found"] == pytest.approx(0.75 ** 8)
+  assert out["independent_all_found"] == pytest.approx(0.75**8)
   with pytest.raises(ValueError, match="latents >= 2"):
     breakdown.latent_consistency(by_request[:, :1])
 
@@ -58,6 +58,7 @@ def test_latent_consistency_tells_request_failures_from_latent_failures():
 def _fake_models(z_dependent):
   """A 'generator' whose pixel 0 says brown (unless black is asked, or z[0] < 0 when
   z_dependent), pixel 1 black, pixel 2 smiling; a 'classifier' that reads those pixels."""
+
   def generate(z, attrs):
     brown = attrs[:, 0] * (1 - attrs[:, 1])
     if z_dependent:
@@ -65,9 +66,11 @@ def _fake_models(z_dependent):
     flags = jnp.stack([brown, attrs[:, 1], attrs[:, 2]], axis=1)  # [B, 3]
     img = jnp.zeros((z.shape[0], 4, 4, 3)).at[:, 0, 0, :].set(flags * 2 - 1)
     return img
+
   def logits(images):
     x = jnp.asarray(images, jnp.float32)[:, 0, 0, :] / 255.0 - 0.5  # uint8 -> [-0.5, 0.5]
     return jnp.concatenate([x, -jnp.ones((x.shape[0], 1))], axis=1)  # a 4th, unused output
+
   classifier = types.SimpleNamespace(attribute_names=("Brown_Hair", "Black_Hair", "Smiling", "Male"),
                                      logits=logits)
   return generate, classifier
@@ -78,8 +81,7 @@ def test_attribute_report_finds_where_a_fake_generator_fails(z_dependent):
   generate, classifier = _fake_models(z_dependent)
   marginals = np.array([0.5, 0.4, 0.5], np.float32)
   out = report_lib.attribute_report(generate, classifier, NAMES, marginals, ["Brown_Hair", "Smiling"],
-                                   z_dim=3, num_samples=600, requests=50, latents=8,
-                                   batch_size=64, seed=1)
+                                    z_dim=3, num_samples=600, requests=50, latents=8, batch_size=64, seed=1)
   json.dumps(out)
   brown = out["by_combination"]["Brown_Hair"]
   smiling = out["by_combination"]["Smiling"]
@@ -96,7 +98,7 @@ def test_attribute_report_finds_where_a_fake_generator_fails(z_dependent):
     assert latent["mixed"] > 0.9 and 0.35 < latent["rate"] < 0.65
   with pytest.raises(UserError, match="not conditioned"):
     report_lib.attribute_report(generate, classifier, NAMES, marginals, ["Wearing_Cape"], z_dim=3,
-                               num_samples=8, requests=2, latents=2, batch_size=8)
+                                num_samples=8, requests=2, latents=2, batch_size=8)
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +116,9 @@ def workdirs(tmp_path_factory):
 
 
 def _report(*args):
-  return subprocess.run([sys.executable, os.path.join(REPO, "tools", "attribute_report.py"), *args],
-                        capture_output=True, text=True, timeout=300,
-                        env=dict(os.environ, JAX_PLATFORMS="cpu"), check=False)
+  return subprocess.run(
+      [sys.executable, os.path.join(REPO, "tools", "attribute_report.py"), *args], capture_output=True,
+      text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"), check=False)
 
 
 def test_attribute_report_tool_on_a_checkpoint(workdirs):

@@ -94,17 +94,14 @@ def tiny_workdir(tmp_path_factory):
 
 def _tool(*args):
   env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
-  return subprocess.run([sys.executable, os.path.join(REPO, "tools",
-                                                      "refine.py"), *args],
-                        capture_output=True, text=True, env=env, timeout=600,
-                        check=False)
+  return subprocess.run([sys.executable, os.path.join(REPO, "tools", "refine.py"), *args],
+                        capture_output=True, text=True, env=env, timeout=600, check=False)
 
 
 def test_refine_tool_compare_json(tiny_workdir, tmp_path):
   out = tmp_path / "grid.png"
-  proc = _tool(f"--workdir={tiny_workdir}", "--budget=32", "--compare",
-               "--json", "--num_requests=2", "--amortized_steps=3",
-               f"--out={out}")
+  proc = _tool(f"--workdir={tiny_workdir}", "--budget=32", "--compare", "--json", "--num_requests=2",
+               "--amortized_steps=3", f"--out={out}")
   assert proc.returncode == 0, proc.stderr[-3000:]
   report = json.loads(proc.stdout.strip().splitlines()[-1])
   assert report["budget"] == 32
@@ -136,4 +133,5 @@ def test_refine_tool_refine_config_overrides(tiny_workdir):
   proc = _tool(f"--workdir={tiny_workdir}", "--refine_config.reinforce.baseline=median")
   assert proc.returncode == 2 and "Traceback" not in proc.stderr
   assert proc.stderr.strip().splitlines() == [
-      "error: refine_config.reinforce.baseline='median': use loo, ema or none"]
+      "error: refine_config.reinforce.baseline='median': use loo, ema or none"
+  ]

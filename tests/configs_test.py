@@ -40,8 +40,8 @@ def test_conditional_attribute_names_are_checked():
     validation.validate(config, device_count=1)
 
 
-@pytest.mark.parametrize("name", ["dcgan_avatars", "dcgan_avatars_robust", "dcgan_celeba64", "cdcgan_avatars",
-                                  "cdcgan_celeba64"])
+@pytest.mark.parametrize(
+    "name", ["dcgan_avatars", "dcgan_avatars_robust", "dcgan_celeba64", "cdcgan_avatars", "cdcgan_celeba64"])
 def test_gan_configs_stay_short(name):
   # Comments say what a field does; the runs behind the values are in docs/experiments/configs.md.
   with open(f"{testing.REPO}/configs/{name}.py", encoding="utf-8") as f:

@@ -79,7 +79,7 @@ def test_pattern_covers_use_the_avatar_palette_and_are_deterministic():
   # edges, a larger part of smaller covers).
   unit = (np.asarray(covers) + 1) / 2
   pal = np.asarray(info["palette"])
-  d = ((unit[:, :, :, None, :] - pal[:, None, None, :, :]) ** 2).sum(-1)
+  d = ((unit[:, :, :, None, :] - pal[:, None, None, :, :])**2).sum(-1)
   share = np.stack([(d.argmin(-1) == j).mean((1, 2)) for j in range(3)], -1)
   np.testing.assert_allclose(share, np.asarray(info["palette_weights"]), atol=0.04)
   assert palette.palette_match(avatars, covers) == 1.0
@@ -94,15 +94,15 @@ def test_pattern_covers_use_the_avatar_palette_and_are_deterministic():
 def test_handle_seed_is_stable():
   assert cover.handle_seed("alice") == cover.handle_seed("alice") == 1497157485
   assert cover.handle_seed("alice") != cover.handle_seed("bob")
-  assert 0 <= cover.handle_seed("東京") < 2 ** 31
+  assert 0 <= cover.handle_seed("東京") < 2**31
 
 
 def test_tile_seams_are_optimised_then_feathered():
   generate = _stand_in_generator()
   z = jax.random.normal(jax.random.PRNGKey(1), (6, Z_DIM))
   avatars = generate(z)
-  kw = dict(generate=generate, z=z, y=None, avatars=avatars, seeds=np.arange(6), mode="tiles",
-            height=48, width=144, spread=0.3, feather=8, near_weight=0.1)
+  kw = dict(generate=generate, z=z, y=None, avatars=avatars, seeds=np.arange(6), mode="tiles", height=48,
+            width=144, spread=0.3, feather=8, near_weight=0.1)
   covers, info = cover.make_covers(key=jax.random.PRNGKey(0), seam_steps=40, **kw)
   assert covers.shape == (6, 48, 144, 3)
   assert float(covers.min()) >= -1.0 and float(covers.max()) <= 1.0
@@ -132,7 +132,7 @@ def test_feather_removes_the_excess_jump_and_keeps_the_rest():
   banner = jnp.concatenate([left, right], axis=2)  # one seam at column 16, a jump of 1
   assert cover.seam_smoothness(banner + 1e-3 * jnp.arange(32)[None, None, :, None], 16) > 100
   out = cover.feather_seams(banner, 16, 4)
-  np.testing.assert_allclose(out[:, :, 15] , out[:, :, 16], atol=1e-6)  # no jump left
+  np.testing.assert_allclose(out[:, :, 15], out[:, :, 16], atol=1e-6)  # no jump left
   np.testing.assert_allclose(out[:, :, :11], banner[:, :, :11])  # outside the band: untouched
   np.testing.assert_allclose(out[:, :, 20:], banner[:, :, 20:])
   assert float(jnp.abs(jnp.diff(out, axis=2)).max()) <= 0.125 + 1e-6  # spread over 8 pixels
@@ -153,12 +153,10 @@ def test_bad_options_are_user_errors():
 
 def test_measure_runs_on_a_models_like_object():
   generate = _stand_in_generator()
-  models = types.SimpleNamespace(z_dim=Z_DIM, generate=generate,
-                                 sample_attributes=lambda key, n: None)
-  out = cover.measure(models, key=jax.random.PRNGKey(3), num=4, height=16, width=48,
-                      seam_steps=2, feather=4)
+  models = types.SimpleNamespace(z_dim=Z_DIM, generate=generate, sample_attributes=lambda key, n: None)
+  out = cover.measure(models, key=jax.random.PRNGKey(3), num=4, height=16, width=48, seam_steps=2, feather=4)
   for name in ("palette_match_tiles", "palette_match_pattern", "seam_smoothness_tiles",
-               "seam_smoothness_pattern", "seam_smoothness_tiles_start",
-               "seam_smoothness_tiles_optimised", "seam_loss_start", "seam_loss_end"):
+               "seam_smoothness_pattern", "seam_smoothness_tiles_start", "seam_smoothness_tiles_optimised",
+               "seam_loss_start", "seam_loss_end"):
     assert np.isfinite(out[name]), name
   assert 0 <= out["palette_match_pattern"] <= 1

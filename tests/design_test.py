@@ -35,8 +35,9 @@ def runs(tmp_path_factory):
   root = tmp_path_factory.mktemp("design")
   gan = testing.make_tiny_workdir(root / "gan", conditional=True)
   plain = testing.make_tiny_workdir(root / "plain")
-  clf = _run(["tools/train_classifier.py", "--config=configs/classifier_avatars.py:smoke",
-              f"--workdir={root / 'clf'}"])
+  clf = _run([
+      "tools/train_classifier.py", "--config=configs/classifier_avatars.py:smoke", f"--workdir={root / 'clf'}"
+  ])
   assert clf.returncode == 0, clf.stderr[-2000:]
   nick = _run(["tools/train_nickname.py", "--config=configs/nickname.py:smoke", f"--workdir={root / 'nick'}"])
   assert nick.returncode == 0, nick.stderr[-2000:]
@@ -44,9 +45,11 @@ def runs(tmp_path_factory):
 
 
 def _design(runs, out, *extra, classifier=True):
-  args = ["tools/design.py", f"--workdir={runs['gan']}", f"--nickname_workdir={runs['nick']}",
-          f"--classifier_workdir={runs['clf'] if classifier else ''}", f"--out={out}",
-          "--refine_budget=64", "--reference_images=256", *extra]
+  args = [
+      "tools/design.py", f"--workdir={runs['gan']}", f"--nickname_workdir={runs['nick']}",
+      f"--classifier_workdir={runs['clf'] if classifier else ''}", f"--out={out}", "--refine_budget=64",
+      "--reference_images=256", *extra
+  ]
   return _run(args)
 
 
@@ -55,8 +58,10 @@ def _without_timings(record):
 
 
 def test_design_writes_cards_valid_and_deterministic(runs, schema, tmp_path):
-  flags = ["--locale=en_US,zh_CN,ja_JP", "--keywords=猫,photo", "--attrs=Smiling,Eyeglasses",
-           "--not=Wearing_Hat", "--style=cartoon", "--num=6", "--seed=7"]
+  flags = [
+      "--locale=en_US,zh_CN,ja_JP", "--keywords=猫,photo", "--attrs=Smiling,Eyeglasses", "--not=Wearing_Hat",
+      "--style=cartoon", "--num=6", "--seed=7"
+  ]
   a = _design(runs, tmp_path / "a", *flags)
   assert a.returncode == 0, a.stderr[-3000:]
   b = _design(runs, tmp_path / "b", *flags)
@@ -92,14 +97,18 @@ def test_design_writes_cards_valid_and_deterministic(runs, schema, tmp_path):
 def test_taken_handles_are_never_proposed_and_seeds_differ(runs, tmp_path):
   first = _design(runs, tmp_path / "first", "--num=8", "--seed=1", "--locale=en_US", "--cover=tiles")
   assert first.returncode == 0, first.stderr[-3000:]
-  handles = [json.loads((tmp_path / "first" / f"{i:03d}" / "identity.json").read_text())["nickname"]["handle"]
-             for i in range(8)]
+  handles = [
+      json.loads((tmp_path / "first" / f"{i:03d}" / "identity.json").read_text())["nickname"]["handle"]
+      for i in range(8)
+  ]
   (tmp_path / "taken.txt").write_text("\n".join(handles) + "\n", encoding="utf-8")
   again = _design(runs, tmp_path / "again", "--num=8", "--seed=1", "--locale=en_US",
                   f"--taken={tmp_path / 'taken.txt'}")
   assert again.returncode == 0, again.stderr[-3000:]
-  new = [json.loads((tmp_path / "again" / f"{i:03d}" / "identity.json").read_text())["nickname"]["handle"]
-         for i in range(8)]
+  new = [
+      json.loads((tmp_path / "again" / f"{i:03d}" / "identity.json").read_text())["nickname"]["handle"]
+      for i in range(8)
+  ]
   assert not set(new) & set(handles)
 
 
@@ -133,12 +142,18 @@ def test_bad_input_is_one_error_line_and_writes_nothing(runs, tmp_path, extra, n
 
 def test_bad_models_and_out(runs, tmp_path):
   cases = [
-      (["tools/design.py", f"--workdir={runs['plain']}", f"--nickname_workdir={runs['nick']}",
-        "--classifier_workdir=", f"--out={tmp_path / 'o1'}"], "unconditional run"),
-      (["tools/design.py", f"--workdir={runs['gan']}", f"--nickname_workdir={runs['nick']}",
-        f"--classifier_workdir={tmp_path / 'no_clf'}", f"--out={tmp_path / 'o2'}"], "no attribute classifier"),
-      (["tools/design.py", f"--workdir={runs['gan']}", f"--nickname_workdir={tmp_path / 'no_nick'}",
-        "--classifier_workdir=", f"--out={tmp_path / 'o3'}"], "train_nickname.py"),
+      ([
+          "tools/design.py", f"--workdir={runs['plain']}", f"--nickname_workdir={runs['nick']}",
+          "--classifier_workdir=", f"--out={tmp_path / 'o1'}"
+      ], "unconditional run"),
+      ([
+          "tools/design.py", f"--workdir={runs['gan']}", f"--nickname_workdir={runs['nick']}",
+          f"--classifier_workdir={tmp_path / 'no_clf'}", f"--out={tmp_path / 'o2'}"
+      ], "no attribute classifier"),
+      ([
+          "tools/design.py", f"--workdir={runs['gan']}", f"--nickname_workdir={tmp_path / 'no_nick'}",
+          "--classifier_workdir=", f"--out={tmp_path / 'o3'}"
+      ], "train_nickname.py"),
   ]
   for args, needle in cases:
     proc = _run(args)

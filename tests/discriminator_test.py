@@ -16,17 +16,33 @@ def test_spatial_projection_generalises_the_pooled_one():
   spatial = Discriminator(resolution=32, width=8, num_attributes=3, projection="spatial", aux_head=True)
   vp = pooled.init(jax.random.PRNGKey(2), x, y, train=False)
   vs = spatial.init(jax.random.PRNGKey(2), x, y, train=False)
-  c = 8 * 2 ** 2  # channels of the 4x4 map at resolution 32
+  c = 8 * 2**2  # channels of the 4x4 map at resolution 32
   assert vp["params"]["projection"]["kernel"].shape == (3, c)
   assert vs["params"]["projection"]["kernel"].shape == (3, 16 * c)
   assert vs["params"]["aux"]["kernel"].shape == (16 * c, 3)
   l0 = pooled.apply(vp, x, y, train=False)  # zero-initialised projection
   v = jax.random.normal(jax.random.PRNGKey(3), (3, c))
   a = jax.random.normal(jax.random.PRNGKey(4), (c, 3))
-  vp = {**vp, "params": {**vp["params"], "projection": {"kernel": v},
-                         "aux": {**vp["params"]["aux"], "kernel": a}}}
-  vs = {**vs, "params": {**vs["params"], "projection": {"kernel": jnp.tile(v, (1, 16))},
-                         "aux": {**vs["params"]["aux"], "kernel": jnp.tile(a, (16, 1))}}}
+  vp = {
+      **vp, "params": {
+          **vp["params"], "projection": {
+              "kernel": v
+          },
+          "aux": {
+              **vp["params"]["aux"], "kernel": a
+          }
+      }
+  }
+  vs = {
+      **vs, "params": {
+          **vs["params"], "projection": {
+              "kernel": jnp.tile(v, (1, 16))
+          },
+          "aux": {
+              **vs["params"]["aux"], "kernel": jnp.tile(a, (16, 1))
+          }
+      }
+  }
   lp, ap = pooled.apply(vp, x, y, train=False, return_aux=True)
   ls, as_ = spatial.apply(vs, x, y, train=False, return_aux=True)
   assert float(jnp.max(jnp.abs(lp - l0))) > 100 * 1e-4  # the projection term is not negligible
@@ -37,5 +53,5 @@ def test_spatial_projection_generalises_the_pooled_one():
   ls2 = spatial.apply({**vs, "params": {**vs["params"], "projection": {"kernel": w}}}, x, y, train=False)
   assert not jnp.allclose(ls2, ls, atol=1e-3)
   with pytest.raises(ValueError, match="projection='max'"):
-    Discriminator(resolution=32, width=8, num_attributes=3, projection="max").init(
-        jax.random.PRNGKey(0), x, y, train=False)
+    Discriminator(resolution=32, width=8, num_attributes=3,
+                  projection="max").init(jax.random.PRNGKey(0), x, y, train=False)

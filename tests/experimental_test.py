@@ -28,8 +28,8 @@ def _parts(config):
   g, d = build_gan(config)
   init_fn = ts_lib.make_init_fn(config, g, d)
   init_key = jax.random.PRNGKey(config.train.seed)
-  step = train_step.make_multi_step(train_step.make_train_step(
-      generator=g, discriminator=d, options=train.step_options(config)), 1)
+  step = train_step.make_multi_step(
+      train_step.make_train_step(generator=g, discriminator=d, options=train.step_options(config)), 1)
   return types.SimpleNamespace(discriminator=d, init_fn=init_fn, init_key=init_key, step_impl=step,
                                abstract_state=jax.eval_shape(init_fn, init_key))
 
@@ -59,8 +59,10 @@ def test_attribute_net_feeds_the_head_only():
   assert p["aux"]["kernel"].shape == (4 * 4 * 16, 12)
   assert "aux_net" not in Discriminator(**kw).init(jax.random.PRNGKey(2), x, y, train=False)["params"]
   p = {**p, "aux": {**p["aux"], "kernel": 0.1 * jax.random.normal(jax.random.PRNGKey(3), (256, 12))}}
+
   def run(params, rows=None):
     return d.apply({**v, "params": params}, x, y, train=False, return_aux=True, aux_rows=rows)
+
   logits, aux = run(p)
   assert aux.shape == (5, 3, 2, 2)
   other = {**p, "aux_net": jax.tree.map(lambda a: a + 0.5, p["aux_net"])}
@@ -71,7 +73,7 @@ def test_attribute_net_feeds_the_head_only():
   _, aux_first = run(p, rows=2)
   np.testing.assert_allclose(aux_first, aux[:2], rtol=1e-5, atol=1e-6)
   # The CNN is on the head's path: its first conv gets a gradient from the attribute logits.
-  grads = jax.grad(lambda q: jnp.sum(run(q)[1] ** 2))(p)["aux_net"]
+  grads = jax.grad(lambda q: jnp.sum(run(q)[1]**2))(p)["aux_net"]
   assert all(float(jnp.max(jnp.abs(g))) > 0 for g in jax.tree.leaves(grads))
 
 
@@ -97,7 +99,9 @@ def test_spatial_conditional_batchnorm_starts_as_the_channel_one_and_varies_over
   for k in bns:
     shared[k] = {n: p for n, p in vs["params"][k].items() if not n.startswith("spatial")}
   np.testing.assert_allclose(spatial.apply(vs, z, y, train=False),
-                             plain.apply({**vp, "params": shared}, z, y, train=False), atol=1e-6)
+                             plain.apply({
+                                 **vp, "params": shared
+                             }, z, y, train=False), atol=1e-6)
   # Once its output layer is non-zero, a BatchNorm's bias shift differs from pixel to pixel.
   bn = generator_lib.ConditionalBatchNorm(extra_shifts=spatial_conditioning.spatial_shifts(maps=4))
   x = jax.random.normal(jax.random.PRNGKey(2), (2, 8, 8, 5))
@@ -106,9 +110,11 @@ def test_spatial_conditional_batchnorm_starts_as_the_channel_one_and_varies_over
   shift = bn.apply({**v, "params": params}, x, y, train=False) - bn.apply(v, x, y, train=False)
   assert float(jnp.std(shift[0, :, :, 0])) > 1e-3  # varies over positions
   np.testing.assert_allclose(shift[..., 0], shift[..., 4], atol=1e-6)  # kernel of ones: the same per channel
+
   # The maps are on the path to the image: their layer gets a gradient.
   def out(p):
-    return jnp.sum(bn.apply({**v, "params": p}, x, y, train=False) ** 2)
+    return jnp.sum(bn.apply({**v, "params": p}, x, y, train=False)**2)
+
   assert float(jnp.max(jnp.abs(jax.grad(out)(params)["spatial_maps"]["kernel"]))) > 0
 
 

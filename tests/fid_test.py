@@ -25,14 +25,14 @@ def test_frechet_equal_covariances_is_squared_mean_distance():
   s = _random_spd(rng, 16)
   mu1, mu2 = rng.normal(size=16), rng.normal(size=16)
   got = metrics.frechet_distance(mu1, s, mu2, s)
-  np.testing.assert_allclose(got, np.sum((mu1 - mu2) ** 2), rtol=1e-9, atol=1e-9)
+  np.testing.assert_allclose(got, np.sum((mu1 - mu2)**2), rtol=1e-9, atol=1e-9)
 
 
 def test_frechet_diagonal_covariances_closed_form():
   rng = np.random.default_rng(1)
   v1, v2 = rng.uniform(0.1, 4.0, 8), rng.uniform(0.1, 4.0, 8)
   mu1, mu2 = rng.normal(size=8), rng.normal(size=8)
-  want = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(v1) - np.sqrt(v2)) ** 2)
+  want = np.sum((mu1 - mu2)**2) + np.sum((np.sqrt(v1) - np.sqrt(v2))**2)
   got = metrics.frechet_distance(mu1, np.diag(v1), mu2, np.diag(v2))
   np.testing.assert_allclose(got, want, rtol=1e-10)
 
@@ -43,7 +43,7 @@ def test_frechet_scaled_covariance_closed_form():
   s = _random_spd(rng, 12)
   mu = rng.normal(size=12)
   got = metrics.frechet_distance(mu, s, mu, 2.25 * s)
-  np.testing.assert_allclose(got, np.trace(s) * (1 - 1.5) ** 2, rtol=1e-9)
+  np.testing.assert_allclose(got, np.trace(s) * (1 - 1.5)**2, rtol=1e-9)
 
 
 def test_frechet_matches_sqrtm_definition_on_general_covariances():
@@ -99,10 +99,10 @@ def test_kid_matches_direct_unbiased_mmd_formula():
   # One subset covering both sets exactly: the estimator is the textbook formula.
   rng = np.random.default_rng(8)
   x, y = rng.normal(size=(30, 5)), rng.normal(size=(30, 5)) + 0.2
-  k = lambda a, b: (a @ b.T / 5 + 1) ** 3
+  k = lambda a, b: (a @ b.T / 5 + 1)**3
   m = 30
-  want = ((k(x, x).sum() - np.trace(k(x, x))) / (m * (m - 1))
-          + (k(y, y).sum() - np.trace(k(y, y))) / (m * (m - 1)) - 2 * k(x, y).mean())
+  want = ((k(x, x).sum() - np.trace(k(x, x))) / (m * (m - 1)) + (k(y, y).sum() - np.trace(k(y, y))) /
+          (m * (m - 1)) - 2 * k(x, y).mean())
   mean, std = metrics.kid(x, y, num_subsets=3, subset_size=1000)
   assert mean == pytest.approx(want, rel=1e-10)
   assert std == pytest.approx(0.0, abs=1e-12)  # every subset is the whole set
@@ -125,4 +125,3 @@ def test_fid_kid_and_the_default_kid_subset_size():
   assert (out["kid_mean"], out["kid_std"]) == metrics.kid(x, y, num_subsets=5, subset_size=10, seed=2)
   # Half the smaller set, capped at 1000 and at least 2: subsets of a whole set would all agree.
   assert [metrics.default_kid_subset_size(n) for n in (2, 5, 64, 5000)] == [2, 2, 32, 1000]
-

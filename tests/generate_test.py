@@ -13,18 +13,22 @@ from vid_jax import inference, testing
 @pytest.fixture(scope="module")
 def workdirs(tmp_path_factory):
   root = tmp_path_factory.mktemp("gen")
-  return {"plain": testing.make_tiny_workdir(root / "plain"),
-          "cond": testing.make_tiny_workdir(root / "cond", conditional=True)}
+  return {
+      "plain": testing.make_tiny_workdir(root / "plain"),
+      "cond": testing.make_tiny_workdir(root / "cond", conditional=True)
+  }
 
 
 def _generate(args):
-  return subprocess.run([sys.executable, "tools/generate.py", *args], cwd=testing.REPO,
-                        capture_output=True, text=True, timeout=300)
+  return subprocess.run([sys.executable, "tools/generate.py", *args], cwd=testing.REPO, capture_output=True,
+                        text=True, timeout=300)
 
 
 def test_generate_writes_png_and_npz(workdirs, tmp_path):
-  proc = _generate([f"--workdir={workdirs['plain']}", "--num=6", "--seed=3", f"--out={tmp_path}/g.png",
-                    f"--npz={tmp_path}/g.npz"])
+  proc = _generate([
+      f"--workdir={workdirs['plain']}", "--num=6", "--seed=3", f"--out={tmp_path}/g.png",
+      f"--npz={tmp_path}/g.npz"
+  ])
   assert proc.returncode == 0, proc.stderr[-2000:]
   images = np.load(tmp_path / "g.npz")["images"]
   assert images.shape == (6, 32, 32, 3) and images.dtype == np.uint8
@@ -39,8 +43,10 @@ def test_generate_writes_png_and_npz(workdirs, tmp_path):
 
 
 def test_generate_with_attributes_from_checkpoint(workdirs, tmp_path):
-  proc = _generate([f"--workdir={workdirs['cond']}", "--num=4", "--attrs=Smiling,Eyeglasses", "--not=Male",
-                    f"--out={tmp_path}/c.png", f"--npz={tmp_path}/c.npz"])
+  proc = _generate([
+      f"--workdir={workdirs['cond']}", "--num=4", "--attrs=Smiling,Eyeglasses", "--not=Male",
+      f"--out={tmp_path}/c.png", f"--npz={tmp_path}/c.npz"
+  ])
   assert proc.returncode == 0, proc.stderr[-2000:]
   npz = np.load(tmp_path / "c.npz")
   names = list(npz["attribute_names"])
@@ -52,8 +58,7 @@ def test_generate_with_attributes_from_checkpoint(workdirs, tmp_path):
 def test_sample_latents_truncation():
   key = jax.random.PRNGKey(5)
   # No truncation is exactly N(0, I) from the same key (older samples reproduce).
-  np.testing.assert_array_equal(inference.sample_latents(key, 64, 16),
-                                jax.random.normal(key, (64, 16)))
+  np.testing.assert_array_equal(inference.sample_latents(key, 64, 16), jax.random.normal(key, (64, 16)))
   z = np.asarray(inference.sample_latents(key, 4096, 16, 0.5))
   assert np.abs(z).max() <= 0.5 and np.abs(z).max() > 0.45  # bounded, and reaching the bound
   assert abs(z.mean()) < 0.01 and 0.25 < z.std() < 0.3  # N(0, 1) on [-0.5, 0.5]: std 0.28
@@ -64,8 +69,10 @@ def test_sample_latents_truncation():
 
 
 def test_generate_truncation_draws_the_truncated_latents(workdirs, tmp_path):
-  proc = _generate([f"--workdir={workdirs['plain']}", "--num=4", "--seed=2", "--truncation=0.7",
-                    "--out=", f"--npz={tmp_path}/t.npz"])
+  proc = _generate([
+      f"--workdir={workdirs['plain']}", "--num=4", "--seed=2", "--truncation=0.7", "--out=",
+      f"--npz={tmp_path}/t.npz"
+  ])
   assert proc.returncode == 0, proc.stderr[-2000:]
   images = np.load(tmp_path / "t.npz")["images"]
   models = inference.load_models(workdirs["plain"])

@@ -24,7 +24,8 @@ def test_attribute_mlp_embedding_feeds_input_and_every_batchnorm():
     assert pm[k]["gamma"]["kernel"].shape[0] == 19 and pl[k]["gamma"]["kernel"].shape[0] == 3
   # The MLP is on the path to the image: its last layer gets a non-zero gradient.
   def out(params):
-    return jnp.sum(mlp.apply({**vm, "params": params}, z, y, train=False) ** 2)
+    return jnp.sum(mlp.apply({**vm, "params": params}, z, y, train=False)**2)
+
   grad = jax.grad(out)(pm)["cond_mlp_1"]["kernel"]
   assert float(jnp.max(jnp.abs(grad))) > 0
 

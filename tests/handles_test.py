@@ -8,7 +8,8 @@ from vid_jax.identity import handles
 
 
 def test_kana_romaji_agrees_with_fakers_romanized_names():
-  pairs = [(kana, roman.lower()) for _, kana, roman in (*PersonJa.first_name_pairs, *PersonJa.last_name_pairs)]
+  pairs = [(kana, roman.lower()) for _, kana, roman in (*PersonJa.first_name_pairs, *PersonJa.last_name_pairs)
+          ]
   same = [handles.kana_to_romaji(kana) == roman for kana, roman in pairs]
   # The misses are faker's own spellings (シュウヘイ 'Shohei', ミツル 'Mituru') and ヨウイチ,
   # whose う is read before a vowel (as in イノウエ -> inoue).
@@ -16,9 +17,16 @@ def test_kana_romaji_agrees_with_fakers_romanized_names():
 
 
 @pytest.mark.parametrize("kana, romaji", [
-    ("サトウ", "sato"), ("イノウエ", "inoue"), ("キョウスケ", "kyosuke"), ("マッチャ", "matcha"),
-    ("きって", "kitte"), ("ファミリー", "famiri"), ("シェービング", "shebingu"), ("ゆいちゃん", "yuichan"),
-    ("ジュン", "jun"), ("ティーカップ", "tikappu"),
+    ("サトウ", "sato"),
+    ("イノウエ", "inoue"),
+    ("キョウスケ", "kyosuke"),
+    ("マッチャ", "matcha"),
+    ("きって", "kitte"),
+    ("ファミリー", "famiri"),
+    ("シェービング", "shebingu"),
+    ("ゆいちゃん", "yuichan"),
+    ("ジュン", "jun"),
+    ("ティーカップ", "tikappu"),
 ])
 def test_kana_to_romaji(kana, romaji):
   assert handles.kana_to_romaji(kana) == romaji

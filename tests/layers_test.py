@@ -36,14 +36,16 @@ def _layer_cases():
 
 
 def _functions(transposed: bool, stride: int):
-  fast, native = ((fast_conv.conv_transpose4, fast_conv.native_conv_transpose4) if transposed
-                  else (fast_conv.conv4, fast_conv.native_conv4))
+  fast, native = ((fast_conv.conv_transpose4, fast_conv.native_conv_transpose4) if transposed else
+                  (fast_conv.conv4, fast_conv.native_conv4))
   padding = 1 if stride == 2 else 0
 
   def value_and_grads(f):
+
     def run(x, k, g):  # output and the gradients w.r.t. input and kernel of <g, f(x, k)>
       y, vjp = jax.vjp(lambda x, k: f(x, k, stride=stride, padding=padding), x, k)
       return (y, *vjp(g))
+
     return jax.jit(run)
 
   return value_and_grads(fast), value_and_grads(native)
@@ -68,21 +70,23 @@ def test_fast_equals_native_fp32(transposed, stride, size, c_in, c_out):
     assert _rel(a, b) <= 1e-5, (name, _rel(a, b))
 
 
-@pytest.mark.parametrize("transposed,shape", [(True, (BATCH, 16, 20, 4, 16)), (False, (BATCH, 32, 40, 16, 4))])
+@pytest.mark.parametrize("transposed,shape", [(True, (BATCH, 16, 20, 4, 16)),
+                                              (False, (BATCH, 32, 40, 16, 4))])
 def test_non_square_inputs(transposed, shape):
   batch, h, w, c_in, c_out = shape
   fast, native = _functions(transposed, 2)
   rng = np.random.default_rng(0)
   out = (2 * h, 2 * w) if transposed else (h // 2, w // 2)
-  args = tuple(jnp.asarray(rng.standard_normal(s, dtype=np.float32))
-               for s in ((batch, h, w, c_in), (4, 4, c_in, c_out), (batch, *out, c_out)))
+  args = tuple(
+      jnp.asarray(rng.standard_normal(s, dtype=np.float32))
+      for s in ((batch, h, w, c_in), (4, 4, c_in, c_out), (batch, *out, c_out)))
   for name, a, b in zip(("output", "grad_x", "grad_kernel"), fast(*args), native(*args)):
     assert _rel(a, b) <= 1e-5, (name, _rel(a, b))
 
 
-@pytest.mark.parametrize("transposed,stride,size,c_in,c_out", [
-    (True, 1, 1, 100, 64), (True, 2, 8, 64, 32), (True, 2, 16, 32, 3),
-    (False, 2, 32, 3, 16), (False, 2, 8, 64, 128), (False, 1, 4, 128, 1)])
+@pytest.mark.parametrize("transposed,stride,size,c_in,c_out", [(True, 1, 1, 100, 64), (True, 2, 8, 64, 32),
+                                                               (True, 2, 16, 32, 3), (False, 2, 32, 3, 16),
+                                                               (False, 2, 8, 64, 128), (False, 1, 4, 128, 1)])
 def test_fast_close_to_native_bf16(transposed, stride, size, c_in, c_out):
   fast, native = _functions(transposed, stride)
   args = _inputs(transposed, stride, size, c_in, c_out, jnp.bfloat16)
@@ -101,25 +105,27 @@ def test_second_order_gradients_match():
 
     def penalty(k, x, conv):
       grad_x = jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, k, stride=2, padding=1))))(x)
-      return jnp.sum(grad_x ** 2)
+      return jnp.sum(grad_x**2)
 
     grads = [jax.jit(jax.grad(penalty, (0, 1)), static_argnums=2)(k, x, conv) for conv in (fast, native)]
     for a, b in zip(*grads):
       assert _rel(a, b) <= 1e-5, (transposed, _rel(a, b))
 
 
-@pytest.mark.parametrize("module,stride,shape,dtype", [
-    (ConvT4, 1, (BATCH, 1, 1, 20), jnp.float32), (ConvT4, 2, (BATCH, 4, 4, 16), jnp.float32),
-    (Conv4, 2, (BATCH, 8, 8, 3), jnp.float32), (Conv4, 1, (BATCH, 4, 4, 16), jnp.float32),
-    (ConvT4, 2, (BATCH, 4, 4, 16), jnp.bfloat16), (Conv4, 2, (BATCH, 8, 8, 3), jnp.bfloat16)])
+@pytest.mark.parametrize("module,stride,shape,dtype", [(ConvT4, 1, (BATCH, 1, 1, 20), jnp.float32),
+                                                       (ConvT4, 2, (BATCH, 4, 4, 16), jnp.float32),
+                                                       (Conv4, 2, (BATCH, 8, 8, 3), jnp.float32),
+                                                       (Conv4, 1, (BATCH, 4, 4, 16), jnp.float32),
+                                                       (ConvT4, 2, (BATCH, 4, 4, 16), jnp.bfloat16),
+                                                       (Conv4, 2, (BATCH, 8, 8, 3), jnp.bfloat16)])
 def test_modules_native_and_fast_share_params(module, stride, shape, dtype):
   x = jnp.asarray(np.random.default_rng(0).standard_normal(shape, dtype=np.float32))
   padding = 1 if stride == 2 else 0
   native = module(8, stride=stride, padding=padding, impl="native", dtype=dtype)
   fast = module(8, stride=stride, padding=padding, impl="fast", dtype=dtype)
   params = jax.jit(native.init)(jax.random.PRNGKey(0), x)
-  assert jax.tree.map(jnp.shape, jax.eval_shape(fast.init, jax.random.PRNGKey(0), x)) == jax.tree.map(
-      jnp.shape, params)
+  assert jax.tree.map(jnp.shape, jax.eval_shape(fast.init, jax.random.PRNGKey(0),
+                                                x)) == jax.tree.map(jnp.shape, params)
   a, b = jax.jit(fast.apply)(params, x), jax.jit(native.apply)(params, x)
   assert a.dtype == b.dtype == dtype
   assert _rel(a, b) <= (1e-5 if dtype == jnp.float32 else 1e-2)
@@ -180,8 +186,8 @@ def test_winograd_2x2_equals_stride1_conv(shape):
   rng = np.random.default_rng(hp * 100 + c)
   x, k, g = (jnp.asarray(rng.standard_normal(s, dtype=np.float32))
              for s in ((b, hp, wp, c), (2, 2, c, d), (b, hp - 1, wp - 1, d)))
-  conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "VALID",
-                                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO",
+                                                                                             "NHWC"))
 
   def run(f):
     y, vjp = jax.vjp(f, x, k)
@@ -208,8 +214,8 @@ def test_winograd_layer_forms_equal_native(size, c_in, c_out):
   assert _rel(fast_conv._down_wino_grad_x(g_down, k, x_down.shape), ref_x) <= 1e-5
   assert _rel(fast_conv._down_wino_grad_k(x_down, g_down), ref_k) <= 1e-5
   # Gradients through the forms themselves (autodiff of slices, adds and batched matmuls).
-  for wino, native, x, g in ((fast_conv._up_wino, native_up, x_up, g_up),
-                             (fast_conv._down_wino, native_down, x_down, g_down)):
+  for wino, native, x, g in ((fast_conv._up_wino, native_up, x_up, g_up), (fast_conv._down_wino, native_down,
+                                                                           x_down, g_down)):
     got = jax.vjp(wino, x, k)[1](g)
     ref = jax.vjp(native, x, k)[1](g)
     for a, b in zip(got, ref):

@@ -27,23 +27,29 @@ def test_r1_penalty_of_linear_discriminator():
   w = jax.random.normal(jax.random.PRNGKey(0), (4, 4, 3))
   d_fn = lambda x: jnp.sum(x * w, axis=(1, 2, 3))
   real = jnp.ones((5, 4, 4, 3))
-  np.testing.assert_allclose(losses.r1_penalty(d_fn=d_fn, real=real), 0.5 * jnp.sum(w ** 2), rtol=1e-5)
+  np.testing.assert_allclose(losses.r1_penalty(d_fn=d_fn, real=real), 0.5 * jnp.sum(w**2), rtol=1e-5)
 
 
 def test_combine_sums_weighted_terms_in_order_and_skips_zero_weights():
   calls = []
 
   def term(name, value):
+
     def compute():
       calls.append(name)
       return jnp.float32(value)
+
     return compute
 
   def never():
     raise AssertionError("a term with weight 0 was computed")
 
-  terms = {"a": losses.Term(term("a", 1.5)), "b": losses.Term(never), "c": losses.Term(term("c", 0.25)),
-           "d": losses.Term(term("d", 3.0), losses.inverse)}
+  terms = {
+      "a": losses.Term(term("a", 1.5)),
+      "b": losses.Term(never),
+      "c": losses.Term(term("c", 0.25)),
+      "d": losses.Term(term("d", 3.0), losses.inverse)
+  }
   total, values = losses.combine(terms, {"a": 1.0, "b": 0.0, "c": 4.0, "d": 2.0})
   assert calls == ["a", "c", "d"] and set(values) == {"a", "c", "d"}
   np.testing.assert_allclose(total, 1.5 + 4.0 * 0.25 + 2.0 / (3.0 + losses.MODE_SEEKING_EPS), rtol=1e-6)

@@ -31,9 +31,11 @@ def _mean_colour_features(images_uint8):  # [B, H, W, 3] -> [B, 3]
 def test_compute_features_pads_the_last_batch():
   images = np.random.default_rng(9).integers(0, 256, (7, 4, 4, 3), dtype=np.uint8)
   calls = []
+
   def fn(x):
     calls.append(x.shape)
     return _mean_colour_features(x)
+
   got = metrics.compute_features(fn, images, batch_size=3)
   assert got.shape == (7, 3) and got.dtype == np.float64
   assert calls == [(3, 4, 4, 3)] * 3  # one shape, so one compilation
@@ -56,19 +58,17 @@ def test_pairwise_rms_reads_uint8_on_the_minus_one_one_scale():
 def test_real_same_attribute_diversity_groups_images_by_their_attributes():
   attrs = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 1], [1, 1]], bool)
   images = np.zeros((6, 2, 2, 3), np.uint8)
-  images[1] = 255          # group [1, 0]: black and white, RMS 2.0 apart
-  images[2:5] = 127        # group [0, 1]: three equal images, 0 apart
-  images[5] = 50           # [1, 1] appears once: no pair, left out
+  images[1] = 255  # group [1, 0]: black and white, RMS 2.0 apart
+  images[2:5] = 127  # group [0, 1]: three equal images, 0 apart
+  images[5] = 50  # [1, 1] appears once: no pair, left out
   assert metrics.real_same_attribute_diversity(images, attrs) == pytest.approx(1.0)
   # The largest group first: with max_conditions=1 only the three equal images count.
   assert metrics.real_same_attribute_diversity(images, attrs, max_conditions=1) == 0.0
   assert metrics.real_same_attribute_diversity(images[[0, 2, 5]], attrs[[0, 2, 5]]) is None
 
 
-
-
 def test_grouped_pairwise_rms_averages_consecutive_groups():
   a = np.zeros((4, 2, 2, 3), np.float32)
-  a[1] = 0.5   # group 0: 0.5 apart
+  a[1] = 0.5  # group 0: 0.5 apart
   a[3] = -0.2  # group 1: 0.2 apart
   assert diversity_lib.grouped_pairwise_rms(a, 2) == pytest.approx(0.35)

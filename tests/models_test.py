@@ -31,8 +31,8 @@ def test_shapes(resolution):
   vd = d.init(jax.random.PRNGKey(2), x, train=False)
   logits, feats = d.apply(vd, x, train=False, return_features=True)
   assert logits.shape == (3,) and logits.dtype == jnp.float32
-  assert [f.shape[1] for f in feats] == [resolution // 2 ** (i + 1) for i in range(len(feats))]
-  assert feats[-1].shape[1:] == (4, 4, 8 * 2 ** (len(feats) - 1))
+  assert [f.shape[1] for f in feats] == [resolution // 2**(i + 1) for i in range(len(feats))]
+  assert feats[-1].shape[1:] == (4, 4, 8 * 2**(len(feats) - 1))
 
 
 def test_conditional_models_use_attributes():
@@ -49,8 +49,13 @@ def test_conditional_models_use_attributes():
   # logits: any non-zero projection makes D's answer depend on the attributes.
   np.testing.assert_array_equal(d.apply(vd, x, y0, train=False), d.apply(vd, x, y1, train=False))
   proj = vd["params"]["projection"]["kernel"]
-  vd = {**vd, "params": {**vd["params"], "projection": {
-      "kernel": 0.02 * jax.random.normal(jax.random.PRNGKey(3), proj.shape)}}}
+  vd = {
+      **vd, "params": {
+          **vd["params"], "projection": {
+              "kernel": 0.02 * jax.random.normal(jax.random.PRNGKey(3), proj.shape)
+          }
+      }
+  }
   assert not jnp.allclose(d.apply(vd, x, y0, train=False), d.apply(vd, x, y1, train=False))
   with pytest.raises(ValueError, match="needs attributes"):
     d.apply(vd, x, None, train=False)

@@ -33,8 +33,10 @@ def _env(devices: int, **extra) -> dict:
 
 
 def _launch(workdir, env, *, multihost: bool):
-  argv = [sys.executable, os.path.join(REPO, "launch.py"), f"--config={os.path.join(REPO, CONFIG)}",
-          f"--workdir={workdir}"] + (["--multihost"] if multihost else [])
+  argv = [
+      sys.executable,
+      os.path.join(REPO, "launch.py"), f"--config={os.path.join(REPO, CONFIG)}", f"--workdir={workdir}"
+  ] + (["--multihost"] if multihost else [])
   return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True)
 
@@ -73,8 +75,10 @@ def test_two_processes_train_like_one_process_with_the_same_devices(tmp_path):
   port = str(_free_port())
   slurm = dict(SLURM_JOB_ID="4242", SLURM_NTASKS="2", SLURM_STEP_NODELIST="localhost",
                JAX_COORDINATOR_PORT=port)
-  procs = [_launch(multi, _env(1, SLURM_PROCID=str(i), SLURM_LOCALID=str(i), **slurm), multihost=True)
-           for i in range(2)]
+  procs = [
+      _launch(multi, _env(1, SLURM_PROCID=str(i), SLURM_LOCALID=str(i), **slurm), multihost=True)
+      for i in range(2)
+  ]
   procs.append(_launch(single, _env(2), multihost=False))
   outputs = _wait(procs)
   assert "process 0/2, 2 devices" in outputs[0] and "process 1/2, 2 devices" in outputs[1], outputs[0][-2000:]

@@ -12,7 +12,7 @@ from vid_jax.models import classifier as classifier_lib
 
 
 def _brute_force(queries, references, exclude=None):
-  d = np.sqrt(((queries[:, None, :].astype(np.float64) - references[None]) ** 2).sum(-1))
+  d = np.sqrt(((queries[:, None, :].astype(np.float64) - references[None])**2).sum(-1))
   if exclude is not None:
     d[np.arange(len(queries)), exclude] = np.inf
   return d.min(1), d.argmin(1)
@@ -81,8 +81,8 @@ def test_a_planted_copy_is_flagged_and_fresh_avatars_are_not(avatars):
 def test_classifier_feature_space(avatars):
   train, fresh = avatars
   module = classifier_lib.AttributeClassifier(num_attributes=4, width=4, feature_dim=16)
-  variables = jax.jit(lambda k: module.init(k, jnp.zeros((1, 32, 32, 3)), train=False))(
-      jax.random.key(0, impl="rbg"))  # rbg: threefry makes this init compile ~5x slower on CPU
+  variables = jax.jit(lambda k: module.init(k, jnp.zeros((1, 32, 32, 3)), train=False))(jax.random.key(
+      0, impl="rbg"))  # rbg: threefry makes this init compile ~5x slower on CPU
   clf = classifier_lib.Classifier(module=module, variables=variables, attribute_names=("a",) * 4,
                                   resolution=32)
   refs = originality.reference_set_from_images(train[:64], classifier=clf, batch_size=32)

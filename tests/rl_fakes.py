@@ -42,20 +42,15 @@ def toy_reward(num_attributes=5, feature_dim=6, seed=1):
       "uniqueness": rl.uniqueness(lambda x: flat(x) @ w_f),
       "prior": rl.prior,
   }
-  weights = {"realism": 1.0, "attributes": 1.0, "uniqueness": 0.5,
-             "prior": 0.1}
+  weights = {"realism": 1.0, "attributes": 1.0, "uniqueness": 0.5, "prior": 0.1}
   return rl.combine(terms, weights), logits_fn
 
 
 def toy_requests(num, num_attributes=5, feature_dim=6, seed=2):
   k1, k2 = jax.random.split(jax.random.key(seed))
   u = jax.random.uniform(k1, (num, num_attributes))
-  return rl.Request(
-      want=(u < 0.3).astype(jnp.float32),
-      avoid=(u > 0.8).astype(jnp.float32),
-      cond=jnp.zeros((num, 0)),
-      bank=jax.random.normal(k2, (num, 4, feature_dim)),
-      bank_mask=jnp.ones((num, 4)))
+  return rl.Request(want=(u < 0.3).astype(jnp.float32), avoid=(u > 0.8).astype(jnp.float32), cond=jnp.zeros(
+      (num, 0)), bank=jax.random.normal(k2, (num, 4, feature_dim)), bank_mask=jnp.ones((num, 4)))
 
 
 class FakeModels:

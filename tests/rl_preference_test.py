@@ -13,8 +13,7 @@ def test_fit_preference_model_recovers_choices():
   fb = jax.random.normal(k3, (400, 6))
   prefer_a = (fa @ w_true > fb @ w_true).astype(jnp.float32)
   # One MLP fit (the linear model is its hidden=() special case).
-  model = rl.fit_preference_model(fa[:300], fb[:300], prefer_a[:300],
-                                          hidden=(16,), steps=200)
+  model = rl.fit_preference_model(fa[:300], fb[:300], prefer_a[:300], hidden=(16,), steps=200)
   term = rl.preference(lambda x: x, model)
 
   @jax.jit

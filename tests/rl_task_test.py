@@ -30,10 +30,8 @@ def test_model_task_with_classifier():
   pairs = (np.random.RandomState(0).randn(6, Z), np.random.RandomState(1).randn(6, Z),
            np.array([1, 0, 1, 1, 0, 1], np.float32))
   cfg.weights.preference = 0.5
-  task = rl.model_task(models, clf, cfg=cfg, key=jax.random.key(0),
-                               preference_pairs=pairs)
-  assert set(task.weights) == {"realism", "attributes", "uniqueness",
-                               "preference"} and task.dropped == ()
+  task = rl.model_task(models, clf, cfg=cfg, key=jax.random.key(0), preference_pairs=pairs)
+  assert set(task.weights) == {"realism", "attributes", "uniqueness", "preference"} and task.dropped == ()
   want = rl.attribute_vector(["Smiling", "Eyeglasses"])
   avoid = rl.attribute_vector(["Male"], flag="--not")
   req = task.make_requests(want, avoid, 3)
@@ -49,20 +47,16 @@ def test_model_task_with_classifier():
 
   @jax.jit
   def reference(z):
-    images = models.generate(z.reshape(15, Z), jnp.tile(
-        jnp.array([[1.0, 0.0]]), (15, 1)))
+    images = models.generate(z.reshape(15, Z), jnp.tile(jnp.array([[1.0, 0.0]]), (15, 1)))
     logits = clf.logits(images).reshape(3, 5, 3)
     # Smiling, Eyeglasses wanted; Male unwanted.
-    return logits, (jax.nn.log_sigmoid(logits[..., 0]) +
-                    jax.nn.log_sigmoid(logits[..., 1]) +
+    return logits, (jax.nn.log_sigmoid(logits[..., 0]) + jax.nn.log_sigmoid(logits[..., 1]) +
                     jax.nn.log_sigmoid(-logits[..., 2]))
 
   logits, want_lp = reference(z)
-  np.testing.assert_allclose(ev["terms"]["attributes"], want_lp, rtol=1e-4,
-                             atol=1e-5)
-  np.testing.assert_array_equal(
-      ev["hits"], (logits[..., 0] > 0) & (logits[..., 1] > 0) &
-      (logits[..., 2] < 0))
+  np.testing.assert_allclose(ev["terms"]["attributes"], want_lp, rtol=1e-4, atol=1e-5)
+  np.testing.assert_array_equal(ev["hits"],
+                                (logits[..., 0] > 0) & (logits[..., 1] > 0) & (logits[..., 2] < 0))
   total = sum(task.weights[k] * ev["terms"][k] for k in task.weights)
   np.testing.assert_allclose(ev["reward"], total, rtol=1e-4, atol=1e-5)
 
@@ -82,15 +76,13 @@ def test_model_task_with_classifier():
 def test_model_task_without_classifier():
   cfg = rl.default_config()
   cfg.bank_size = 0
-  task = rl.model_task(FakeModels(), None, cfg=cfg,
-                               key=jax.random.key(0))
+  task = rl.model_task(FakeModels(), None, cfg=cfg, key=jax.random.key(0))
   assert task.hit_fn is None and task.dropped == ("attributes",)
   assert "attributes" not in task.weights
   # The conditional G still steers its own attributes; others are refused.
   task.make_requests(rl.attribute_vector(["Smiling"]), np.zeros(40), 1)
   with pytest.raises(UserError, match="--classifier_workdir"):
-    task.make_requests(rl.attribute_vector(["Eyeglasses"]),
-                       np.zeros(40), 1)
+    task.make_requests(rl.attribute_vector(["Eyeglasses"]), np.zeros(40), 1)
   req = task.make_requests(np.zeros(40), np.zeros(40), 2)
   ev = _evaluate(task, jnp.zeros((2, 1, Z)), req)
   assert ev["hits"] is None

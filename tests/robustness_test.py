@@ -25,8 +25,7 @@ def _robustness_tool():
 
 def test_robustness_eps_flag_parsing():
   tool = _robustness_tool()
-  assert tool.parse_eps_list("0,1/255, 0.5/255,8/255") == pytest.approx(
-      [0.0, 2 / 255, 1 / 255, 16 / 255])
+  assert tool.parse_eps_list("0,1/255, 0.5/255,8/255") == pytest.approx([0.0, 2 / 255, 1 / 255, 16 / 255])
   for bad in ("", "1/0", "abc", "-1/255", "1/255,,2/255", "300/255"):
     with pytest.raises(UserError, match="--eps"):
       tool.parse_eps_list(bad)
@@ -55,8 +54,8 @@ def test_robust_config_trains_and_reports(robust_workdir, tmp_path):
 
   tool = _robustness_tool()
   out = str(tmp_path / "robustness.json")
-  report = tool.run(robust_workdir, eps_text="0,8/255,1", num=4, steps=2, rel_step=2.5,
-                    norm="linf", batch_size=8, seed=0, json_out=out)
+  report = tool.run(robust_workdir, eps_text="0,8/255,1", num=4, steps=2, rel_step=2.5, norm="linf",
+                    batch_size=8, seed=0, json_out=out)
   with open(out, encoding="utf-8") as f:
     written = json.load(f)
   assert written == json.loads(json.dumps(report))

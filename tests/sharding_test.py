@@ -21,8 +21,8 @@ def _parts(config):
   g, d = build_gan(config)
   init_fn = ts_lib.make_init_fn(config, g, d)
   init_key = jax.random.PRNGKey(config.train.seed)
-  step = train_step.make_multi_step(train_step.make_train_step(
-      generator=g, discriminator=d, options=train.step_options(config)), 1)
+  step = train_step.make_multi_step(
+      train_step.make_train_step(generator=g, discriminator=d, options=train.step_options(config)), 1)
   return types.SimpleNamespace(discriminator=d, init_fn=init_fn, init_key=init_key, step_impl=step,
                                abstract_state=jax.eval_shape(init_fn, init_key))
 

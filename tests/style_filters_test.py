@@ -13,7 +13,7 @@ from vid_jax.refiners import style as st
 
 def test_reinhard_reproduces_reference_lab_statistics():
   content = jnp.asarray(astronaut(48))[None]
-  reference = jnp.asarray(chelsea(40))      # another size on purpose
+  reference = jnp.asarray(chelsea(40))  # another size on purpose
   out = jax.jit(st.reinhard)(content, reference)
   to_lab = jax.jit(st.rgb_to_lab)
   lab_out = np.asarray(to_lab(out))[0].reshape(-1, 3)
@@ -36,15 +36,21 @@ def _reinhard_fixed(images):
 
 
 FILTERS = {
-    "sketch": st.sketch,
-    "cartoon": st.cartoon,
-    "pixel_art": st.pixel_art,
-    "pixel_art_palette": functools.partial(
-        st.pixel_art, pixel_size=3,
-        palette=((-1, -1, -1), (1, 1, 1), (1, -0.5, -0.8), (-0.5, -0.5, 0.6))),
-    "reinhard": _reinhard_fixed,
-    "posterize": st.posterize,
-    "duotone": st.duotone,
+    "sketch":
+        st.sketch,
+    "cartoon":
+        st.cartoon,
+    "pixel_art":
+        st.pixel_art,
+    "pixel_art_palette":
+        functools.partial(st.pixel_art, pixel_size=3,
+                          palette=((-1, -1, -1), (1, 1, 1), (1, -0.5, -0.8), (-0.5, -0.5, 0.6))),
+    "reinhard":
+        _reinhard_fixed,
+    "posterize":
+        st.posterize,
+    "duotone":
+        st.duotone,
 }
 
 
@@ -52,7 +58,7 @@ FILTERS = {
 def test_filter_contract(name):
   fn = FILTERS[name]
   jitted = jax.jit(fn)
-  images = batch(32)                                        # [2, 32, 32, 3]
+  images = batch(32)  # [2, 32, 32, 3]
   eager = fn(images)
   assert eager.shape == images.shape
   assert eager.dtype == images.dtype
@@ -65,8 +71,7 @@ def test_filter_contract(name):
   np.testing.assert_allclose(np.asarray(jitted(images)), out, atol=1e-5)
   # batch == per image.
   for i in range(images.shape[0]):
-    np.testing.assert_allclose(np.asarray(jitted(images[i:i + 1]))[0],
-                               out[i], atol=1e-5)
+    np.testing.assert_allclose(np.asarray(jitted(images[i:i + 1]))[0], out[i], atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["sketch", "posterize", "duotone"])
@@ -81,14 +86,12 @@ def test_filter_outputs_have_the_promised_structure():
   post = np.asarray(jax.jit(functools.partial(st.posterize, levels=3))(images))
   assert set(np.unique(np.round(post, 5))) <= {-1.0, 0.0, 1.0}
   sk = np.asarray(jax.jit(st.sketch)(images))
-  np.testing.assert_array_equal(sk[..., 0], sk[..., 1])        # grey
-  pix = np.asarray(jax.jit(functools.partial(
-      st.pixel_art, pixel_size=4, num_colors=5))(images))
+  np.testing.assert_array_equal(sk[..., 0], sk[..., 1])  # grey
+  pix = np.asarray(jax.jit(functools.partial(st.pixel_art, pixel_size=4, num_colors=5))(images))
   assert len(np.unique(pix[0].reshape(-1, 3), axis=0)) <= 5
   blocks = pix[0].reshape(8, 4, 8, 4, 3)
-  assert np.all(blocks == blocks[:, :1, :, :1, :])              # 4x4 blocks
-  duo = np.asarray(jax.jit(functools.partial(
-      st.duotone, dark=(-1, -1, 1), light=(1, 1, 1)))(images))
+  assert np.all(blocks == blocks[:, :1, :, :1, :])  # 4x4 blocks
+  duo = np.asarray(jax.jit(functools.partial(st.duotone, dark=(-1, -1, 1), light=(1, 1, 1)))(images))
   np.testing.assert_array_equal(duo[..., 2], 1.0)
 
 

@@ -14,8 +14,8 @@ def test_rgb_to_lab_matches_skimage():
   rgb = np.concatenate([
       skdata.astronaut()[::4, ::4].reshape(-1, 3) / 255.0,
       np.random.default_rng(0).random((2000, 3)),
-      np.array([[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1],
-                [1, 1, 0], [0, 1, 1], [1, 0, 1], [0.01, 0.02, 0.03]]),
+      np.array([[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1],
+                [0.01, 0.02, 0.03]]),
   ])
   want = skcolor.rgb2lab(rgb)
   got = np.asarray(st.rgb_to_lab(jnp.asarray(rgb * 2 - 1, jnp.float32)))

@@ -34,10 +34,8 @@ def test_stylize_names_the_same_functions():
 def _run_tool(*args):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   env.pop("XLA_FLAGS", None)
-  return subprocess.run([sys.executable, os.path.join(REPO, "tools",
-                                                      "stylize.py"), *args],
-                        capture_output=True, text=True, env=env, cwd=REPO,
-                        timeout=300, check=False)
+  return subprocess.run([sys.executable, os.path.join(REPO, "tools", "stylize.py"), *args],
+                        capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
 
 
 def test_stylize_tool_end_to_end(tmp_path):
@@ -45,23 +43,20 @@ def test_stylize_tool_end_to_end(tmp_path):
   np.savez(tmp_path / "in.npz", images=np.asarray(images))
   Image.fromarray(np.asarray(images[1])).save(tmp_path / "style.png")
   out = tmp_path / "out.png"
-  r = _run_tool(f"--input={tmp_path / 'in.npz'}",
-                f"--style=reinhard:{tmp_path / 'style.png'}", "--size=16",
+  r = _run_tool(f"--input={tmp_path / 'in.npz'}", f"--style=reinhard:{tmp_path / 'style.png'}", "--size=16",
                 f"--out={out}")
   assert r.returncode == 0, r.stderr
   grid = np.asarray(Image.open(out))
-  assert grid.shape == (16, 2 * 2 * 16, 3)        # 2 pairs side by side
+  assert grid.shape == (16, 2 * 2 * 16, 3)  # 2 pairs side by side
   assert not np.array_equal(grid[:, :16], grid[:, 16:32])
 
-  r = _run_tool(f"--input={tmp_path / 'in.npz'}", "--style=pixel_art",
-                f"--out={out}")
+  r = _run_tool(f"--input={tmp_path / 'in.npz'}", "--style=pixel_art", f"--out={out}")
   assert r.returncode == 0, r.stderr
   grid = np.asarray(Image.open(out))
   assert grid.shape == (24, 4 * 24, 3)
-  np.testing.assert_array_equal(grid[:, :24], images[0])   # input kept
+  np.testing.assert_array_equal(grid[:, :24], images[0])  # input kept
 
-  r = _run_tool(f"--input={tmp_path / 'in.npz'}", "--style=oil",
-                f"--out={out}")
+  r = _run_tool(f"--input={tmp_path / 'in.npz'}", "--style=oil", f"--out={out}")
   assert r.returncode == 2
   lines = r.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("error: unknown --style")

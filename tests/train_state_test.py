@@ -23,13 +23,13 @@ def test_linear_lr_decay_schedules_both_optimizers():
 
   def update(tx, count):  # the update Adam makes as its `count`-th step (same moments each time)
     state = tx.init(params)
-    state = jax.tree.map(lambda l: jnp.asarray(count, l.dtype) if l.dtype == jnp.int32 else l, state,
-                         is_leaf=lambda l: isinstance(l, jax.Array))
+    state = jax.tree.map(lambda l: jnp.asarray(count, l.dtype)
+                         if l.dtype == jnp.int32 else l, state, is_leaf=lambda l: isinstance(l, jax.Array))
     return tx.update(grads, state, params)[0]["w"]
 
   ref = lambda count: update(const_tx, count)  # Adam's bias correction depends on the count too
-  np.testing.assert_allclose(update(g_tx, 30), ref(30), rtol=1e-6)   # before the decay: the constant lr
-  np.testing.assert_allclose(update(g_tx, 60), ref(60), rtol=1e-6)   # decay starts at 1x
+  np.testing.assert_allclose(update(g_tx, 30), ref(30), rtol=1e-6)  # before the decay: the constant lr
+  np.testing.assert_allclose(update(g_tx, 60), ref(60), rtol=1e-6)  # decay starts at 1x
   np.testing.assert_allclose(update(g_tx, 80), 0.5 * ref(80), rtol=1e-5)  # halfway: half
   np.testing.assert_array_equal(update(g_tx, 100), 0.0)  # num_steps: zero
   assert float(jnp.abs(ref(100)).min()) > 1e-4
@@ -47,8 +47,10 @@ def test_standing_batch_stats():
   # One chunk: inference mode with the standing statistics is train mode on the same batch.
   whole = jax.jit(lambda p: standing_batch_stats(g, p, z, y, chunk=128))(params)
   eval_out = g.apply({"params": params, "batch_stats": whole}, z, y, train=False)
-  train_out, _ = g.apply({"params": params, "batch_stats": variables["batch_stats"]}, z, y, train=True,
-                         mutable=["batch_stats"])
+  train_out, _ = g.apply({
+      "params": params,
+      "batch_stats": variables["batch_stats"]
+  }, z, y, train=True, mutable=["batch_stats"])
   np.testing.assert_allclose(eval_out, train_out, atol=2e-4)
   # Chunks pool exactly: the first BatchNorm (upstream of any per-chunk normalisation) gets the
   # whole batch's mean and variance.

@@ -22,8 +22,10 @@ from vid_jax.models import build_gan
 def _batch(config, seed=0):
   rng = np.random.default_rng(seed)
   b, r = config.train.batch_size, config.model.resolution
-  return {"image": rng.integers(0, 256, (b, r, r, 3), dtype=np.uint8),
-          "attributes": rng.integers(0, 2, (b, 40)).astype(np.uint8)}
+  return {
+      "image": rng.integers(0, 256, (b, r, r, 3), dtype=np.uint8),
+      "attributes": rng.integers(0, 2, (b, 40)).astype(np.uint8)
+  }
 
 
 def _step_and_state(config, *, jit=True):
@@ -45,8 +47,9 @@ def test_r1_through_the_jitted_step(conditional):
   assert all(np.all(np.isfinite(v)) for v in r1.values()), r1
   # D's gradient changes with the penalty...
   assert abs(float(r1["d_grad_norm"]) - float(plain["d_grad_norm"])) > 1e-4
-  assert any(float(np.max(np.abs(a - b))) > 0 for a, b in
-             zip(jax.tree.leaves(r1_state.d_params), jax.tree.leaves(plain_state.d_params)))
+  assert any(
+      float(np.max(np.abs(a - b))) > 0
+      for a, b in zip(jax.tree.leaves(r1_state.d_params), jax.tree.leaves(plain_state.d_params)))
   # ...and D's loss by r1_gamma x the penalty at the same params (D in train mode on the reals).
   real = to_float(jnp.asarray(batch["image"]))
   y = None
@@ -57,8 +60,8 @@ def test_r1_through_the_jitted_step(conditional):
   d_fn = lambda x: disc.apply(variables, x, y, train=True, mutable=["batch_stats"])[0]
   penalty = float(losses.r1_penalty(d_fn=d_fn, real=real))
   assert penalty > 0
-  np.testing.assert_allclose(float(r1["d_loss"]) - float(plain["d_loss"]), 2.0 * penalty,
-                             rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(
+      float(r1["d_loss"]) - float(plain["d_loss"]), 2.0 * penalty, rtol=1e-4, atol=1e-5)
 
 
 def test_d_loss_adds_its_weighted_aux_term():
@@ -73,8 +76,9 @@ def test_d_loss_adds_its_weighted_aux_term():
   step, state, _ = _step_and_state(config)
   _, with_aux = jax.device_get(step(state, batch))
   assert "d_aux" in with_aux and "d_aux" not in without
-  np.testing.assert_allclose(float(with_aux["d_loss"]) - float(without["d_loss"]),
-                             3.0 * float(with_aux["d_aux"]), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(
+      float(with_aux["d_loss"]) - float(without["d_loss"]), 3.0 * float(with_aux["d_aux"]), rtol=1e-5,
+      atol=1e-6)
   np.testing.assert_allclose(with_aux["d_aux"], np.log(4), rtol=1e-6)  # (real, fake) x (absent, present)
   np.testing.assert_array_equal(with_aux["d_real"], without["d_real"])
   np.testing.assert_array_equal(with_aux["d_mismatch"], without["d_mismatch"])
@@ -137,8 +141,8 @@ def _parts(config):
   g, d = build_gan(config)
   init_fn = ts_lib.make_init_fn(config, g, d)
   init_key = jax.random.PRNGKey(config.train.seed)
-  step = train_step.make_multi_step(train_step.make_train_step(
-      generator=g, discriminator=d, options=train.step_options(config)), 1)
+  step = train_step.make_multi_step(
+      train_step.make_train_step(generator=g, discriminator=d, options=train.step_options(config)), 1)
   return types.SimpleNamespace(discriminator=d, init_fn=init_fn, init_key=init_key, step_impl=step,
                                abstract_state=jax.eval_shape(init_fn, init_key))
 
@@ -175,8 +179,9 @@ def test_matching_aware_discriminator_learns_to_reject_wrong_attributes():
   variables = disc.init(jax.random.PRNGKey(4), x, y, train=False)
   variables = jax.tree.map(lambda v: v + 0.05 * jax.random.normal(jax.random.PRNGKey(5), v.shape), variables)
   apply = lambda v, x, y: disc.apply(v, x, y, train=True, mutable=["batch_stats"])[0]
-  np.testing.assert_allclose(apply(variables, jnp.concatenate([x, x]), jnp.concatenate([y, y]))[:8],
-                             apply(variables, x, y), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(
+      apply(variables, jnp.concatenate([x, x]), jnp.concatenate([y, y]))[:8], apply(variables, x, y),
+      rtol=1e-4, atol=1e-5)
 
   def gap_after_steps(weight, steps=120):
     # D's logit for the right attributes minus its logit with each one flipped, on the batch it
@@ -221,7 +226,7 @@ def test_auxiliary_attribute_loss_trains_the_head(tmp_path, mode, classes):
   train.train_and_evaluate(config, str(tmp_path))
   models = inference.load_models(str(tmp_path))
   num_attrs = len(config.model.attributes.split(","))
-  assert models.d_variables["params"]["aux"]["kernel"].shape[-1] == num_attrs * (classes // 2) ** 2
+  assert models.d_variables["params"]["aux"]["kernel"].shape[-1] == num_attrs * (classes // 2)**2
   assert "aux_net" not in models.d_variables["params"]
   lines = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
   d_aux = [l["d_aux"] for l in lines]

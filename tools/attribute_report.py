@@ -21,9 +21,9 @@ from vid_jax.errors import UserError
 from vid_jax.evaluators import breakdown
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of a conditional run.")
-_CLASSIFIER = flags.DEFINE_string("classifier_workdir", None,
-                                  "Attribute classifier workdir (default: the run's "
-                                  "eval.classifier_workdir).")
+_CLASSIFIER = flags.DEFINE_string(
+    "classifier_workdir", None, "Attribute classifier workdir (default: the run's "
+    "eval.classifier_workdir).")
 _ATTRS = flags.DEFINE_list("attributes", [], "Targets (default: every conditioned attribute).")
 _NUM = flags.DEFINE_integer("num_samples", 4000, "Samples for the by-combination rates.")
 _REQUESTS = flags.DEFINE_integer("requests", 200, "Requests per target for the by-latent split.")
@@ -38,11 +38,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
-    result = breakdown.report_workdir(
-        _WORKDIR.value, classifier_workdir=_CLASSIFIER.value,
-        attributes=[a.strip() for a in _ATTRS.value if a.strip()], num_samples=_NUM.value,
-        requests=_REQUESTS.value, latents=_LATENTS.value, batch_size=_BATCH.value,
-        seed=_SEED.value, step=_STEP.value)
+    result = breakdown.report_workdir(_WORKDIR.value, classifier_workdir=_CLASSIFIER.value,
+                                      attributes=[a.strip() for a in _ATTRS.value if a.strip()],
+                                      num_samples=_NUM.value, requests=_REQUESTS.value,
+                                      latents=_LATENTS.value, batch_size=_BATCH.value, seed=_SEED.value,
+                                      step=_STEP.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

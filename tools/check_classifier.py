@@ -41,15 +41,20 @@ def main(argv):
     if unknown:
       raise UserError(f"--attributes: unknown {unknown}; use CelebA names such as Smiling,Eyeglasses")
     classifier = clf_lib.load_classifier(_CLASSIFIER.value)
-    images, attrs = avatars.render_batch(range(_NUM.value), seed=_DATA_SEED.value,
-                                         size=classifier.resolution)
+    images, attrs = avatars.render_batch(range(_NUM.value), seed=_DATA_SEED.value, size=classifier.resolution)
     attrs = attrs[:, [ATTRIBUTE_INDEX[a] for a in names]]
     result = evaluate.attribute_robustness(classifier, images, attrs, names)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  print(json.dumps({"classifier_workdir": _CLASSIFIER.value, "num_images": _NUM.value,
-                    "data_seed": _DATA_SEED.value, "conditions": result}, indent=2))
+  print(
+      json.dumps(
+          {
+              "classifier_workdir": _CLASSIFIER.value,
+              "num_images": _NUM.value,
+              "data_seed": _DATA_SEED.value,
+              "conditions": result
+          }, indent=2))
 
 
 if __name__ == "__main__":

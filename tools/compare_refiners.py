@@ -35,8 +35,7 @@ def make_evaluator(task: Task) -> Callable[[Array, Request], dict]:
   return evaluate
 
 
-def evaluate_latents(task: Task, z: Array, requests: Request
-                     ) -> dict[str, Any]:
+def evaluate_latents(task: Task, z: Array, requests: Request) -> dict[str, Any]:
   """Rewards, terms, hits and images of latents for each request.
 
   Args:
@@ -53,14 +52,11 @@ def evaluate_latents(task: Task, z: Array, requests: Request
 
 def checkpoints(steps: int) -> list[int]:
   """Step indices at 1/8, 1/4, 1/2 and all of the budget (distinct, >= 0)."""
-  return sorted({max(int(round(steps * f)) - 1, 0)
-                 for f in (0.125, 0.25, 0.5, 1.0)})
+  return sorted({max(int(round(steps * f)) - 1, 0) for f in (0.125, 0.25, 0.5, 1.0)})
 
 
-def compare_methods(task: Task, requests: Request, key: Array, *,
-                    cfg: ml_collections.ConfigDict, budget: int,
-                    methods: Sequence[str] = rl.METHODS,
-                    mesh: Optional[jax.sharding.Mesh] = None,
+def compare_methods(task: Task, requests: Request, key: Array, *, cfg: ml_collections.ConfigDict, budget: int,
+                    methods: Sequence[str] = rl.METHODS, mesh: Optional[jax.sharding.Mesh] = None,
                     one_shot_samples: int = 16) -> dict[str, Any]:
   """Runs each method on the same requests and keys at the same budget.
 
@@ -92,11 +88,9 @@ def compare_methods(task: Task, requests: Request, key: Array, *,
     a = cfg.amortized
     state, _ = rl.train_amortized(
         policy, k_train, z_dim=task.z_dim,
-        context_dim=rl.request_features(jax.tree.map(lambda x: x[0],
-                                                  requests)).shape[0],
+        context_dim=rl.request_features(jax.tree.map(lambda x: x[0], requests)).shape[0],
         sample_requests=lambda k: task.sample_requests(k, a.requests_per_step),
-        objective_fn=lambda z, r: rl.latent_objective(task.generate_fn,
-                                                   task.reward_fn, r)(z),
+        objective_fn=lambda z, r: rl.latent_objective(task.generate_fn, task.reward_fn, r)(z),
         steps=a.train_steps)
     amortized_model = (policy, state.params)
     train_evals = a.train_steps * a.requests_per_step * a.samples_per_request
@@ -104,39 +98,47 @@ def compare_methods(task: Task, requests: Request, key: Array, *,
   evaluate = make_evaluator(task)
   for method in methods:
     refiner = rl.make_refiner(method, cfg, amortized_model=amortized_model)
-    result = rl.refine_requests(refiner, keys, requests,
-                             generate_fn=task.generate_fn,
-                             reward_fn=task.reward_fn, z_dim=task.z_dim,
-                             budget=budget, mesh=mesh)
+    result = rl.refine_requests(refiner, keys, requests, generate_fn=task.generate_fn,
+                                reward_fn=task.reward_fn, z_dim=task.z_dim, budget=budget, mesh=mesh)
     result = jax.device_get(result)
     steps = result.curve.shape[1]
     final = evaluate(jnp.asarray(result.z), requests)
     curve = []
     for t in checkpoints(steps):
-      hits = (final["hits"] if t == steps - 1 else
-              evaluate(jnp.asarray(result.z_curve[:, t]), requests)["hits"])
-      curve.append({"evals": (t + 1) * refiner.evals_per_step,
-                    "mean_reward": float(np.mean(result.curve[:, t])),
-                    "attr_hit_rate": hit_rate(hits)})
-    report = {"mean_reward": float(np.mean(result.reward)),
-              "attr_hit_rate": hit_rate(final["hits"]),
-              "evals": int(result.evals[0]), "curve": curve,
-              "terms": {k: float(np.mean(v)) for k, v in final["terms"].items()},
-              "z": np.asarray(result.z), "images": final["images"]}
+      hits = (final["hits"] if t == steps - 1 else evaluate(jnp.asarray(result.z_curve[:,
+                                                                                       t]), requests)["hits"])
+      curve.append({
+          "evals": (t + 1) * refiner.evals_per_step,
+          "mean_reward": float(np.mean(result.curve[:, t])),
+          "attr_hit_rate": hit_rate(hits)
+      })
+    report = {
+        "mean_reward": float(np.mean(result.reward)),
+        "attr_hit_rate": hit_rate(final["hits"]),
+        "evals": int(result.evals[0]),
+        "curve": curve,
+        "terms": {
+            k: float(np.mean(v)) for k, v in final["terms"].items()
+        },
+        "z": np.asarray(result.z),
+        "images": final["images"]
+    }
     if method == "amortized":
       report["train_evals"] = train_evals
     out["methods"][method] = report
   if amortized_model is not None:
     policy, params = amortized_model
     ks = jax.random.split(k_shot, num)
-    prior_z = jax.vmap(lambda k: jax.random.normal(
-        k, (one_shot_samples, task.z_dim)))(ks)
-    amort_z = jax.jit(jax.vmap(lambda k, r: policy.sample(
-        params, k, rl.request_features(r), one_shot_samples)))(ks, requests)
+    prior_z = jax.vmap(lambda k: jax.random.normal(k, (one_shot_samples, task.z_dim)))(ks)
+    amort_z = jax.jit(
+        jax.vmap(lambda k, r: policy.sample(params, k, rl.request_features(r), one_shot_samples)))(ks,
+                                                                                                   requests)
     out["one_shot"] = {}
     for name, z in (("prior", prior_z), ("amortized", amort_z)):
       ev = evaluate(z, requests)
-      out["one_shot"][name] = {"mean_reward": float(np.mean(ev["reward"])),
-                               "attr_hit_rate": hit_rate(ev["hits"]),
-                               "samples": int(num * one_shot_samples)}
+      out["one_shot"][name] = {
+          "mean_reward": float(np.mean(ev["reward"])),
+          "attr_hit_rate": hit_rate(ev["hits"]),
+          "samples": int(num * one_shot_samples)
+      }
   return out

@@ -21,14 +21,17 @@ from vid_jax.identity import designer
 from vid_jax.identity import locales as locales_lib
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", "runs/demo/gan", "Conditional GAN workdir (default: the one `make demo` trains).")
-flags.DEFINE_string("classifier_workdir", "runs/demo/classifier",
-                    "Attribute classifier workdir (default: `make demo`'s); '' = none (no refinement, "
-                    "no predicted attributes).")
+flags.DEFINE_string("workdir", "runs/demo/gan",
+                    "Conditional GAN workdir (default: the one `make demo` trains).")
+flags.DEFINE_string(
+    "classifier_workdir", "runs/demo/classifier",
+    "Attribute classifier workdir (default: `make demo`'s); '' = none (no refinement, "
+    "no predicted attributes).")
 flags.DEFINE_string("nickname_workdir", "runs/demo/nickname",
                     "Nickname model workdir (tools/train_nickname.py; default: `make demo`'s).")
-flags.DEFINE_list("locale", ["en_US"], f"Locale(s), one of {', '.join(locales_lib.LOCALES)}; "
-                  "with several, identities take them in turn.")
+flags.DEFINE_list(
+    "locale", ["en_US"], f"Locale(s), one of {', '.join(locales_lib.LOCALES)}; "
+    "with several, identities take them in turn.")
 flags.DEFINE_list("keywords", [], "Interests or theme words, in the locale's script or Latin (<= 8).")
 flags.DEFINE_list("attrs", [], "CelebA attributes the avatar should have, e.g. Smiling,Eyeglasses.")
 flags.DEFINE_list("not", [], "CelebA attributes the avatar should not have, e.g. Wearing_Hat.")
@@ -37,11 +40,13 @@ flags.DEFINE_integer("num", 4, "Identities to design.")
 flags.DEFINE_integer("seed", 0, "Seed: the same flags and seed give the same identities.")
 flags.DEFINE_string("out", None, "Output folder (new, empty, or an earlier design to replace).")
 flags.DEFINE_string("taken", "", "A file of handles already taken (one per line); never proposed.")
-flags.DEFINE_enum("cover", designer.cover_lib.DEFAULT_MODE, list(designer.COVER_MODES),
-                  "Cover: pattern (seeded by the handle, in the avatar's palette) or tiles (neighbouring "
-                  "latents of the avatar, seams optimised by gradient descent, then feathered).")
-flags.DEFINE_integer("refine_budget", designer.REFINE_BUDGET, "Generator evaluations per avatar for the RL refiner over z "
-                     "(0 = off; needs a classifier).")
+flags.DEFINE_enum(
+    "cover", designer.cover_lib.DEFAULT_MODE, list(designer.COVER_MODES),
+    "Cover: pattern (seeded by the handle, in the avatar's palette) or tiles (neighbouring "
+    "latents of the avatar, seams optimised by gradient descent, then feathered).")
+flags.DEFINE_integer(
+    "refine_budget", designer.REFINE_BUDGET, "Generator evaluations per avatar for the RL refiner over z "
+    "(0 = off; needs a classifier).")
 flags.DEFINE_integer("reference_images", designer.REFERENCE_IMAGES,
                      "Training images the originality check compares with (0 = off).")
 
@@ -54,7 +59,8 @@ def read_taken(path: str) -> frozenset:
     with open(path, encoding="utf-8") as f:
       return frozenset(line.strip().lstrip("@").lower() for line in f if line.strip())
   except (OSError, UnicodeDecodeError) as e:
-    raise UserError(f"--taken={path} cannot be read ({e}); give a UTF-8 text file, one handle per line") from e
+    raise UserError(
+        f"--taken={path} cannot be read ({e}); give a UTF-8 text file, one handle per line") from e
 
 
 def run():
@@ -68,9 +74,9 @@ def run():
                                          nickname_workdir=FLAGS.nickname_workdir,
                                          reference_images=FLAGS.reference_images)
   wishes = designer.make_wishes(models, locales=FLAGS.locale, keywords=FLAGS.keywords, attrs=FLAGS.attrs,
-                                avoid=getattr(FLAGS, "not"), style=FLAGS.style, num=FLAGS.num,
-                                seed=FLAGS.seed, taken=taken, cover_mode=FLAGS.cover,
-                                refine_budget=FLAGS.refine_budget)
+                                avoid=getattr(FLAGS,
+                                              "not"), style=FLAGS.style, num=FLAGS.num, seed=FLAGS.seed,
+                                taken=taken, cover_mode=FLAGS.cover, refine_budget=FLAGS.refine_budget)
   design = designer.design_identities(models, wishes)
   cards.write_design(out, design)
   st = design.stats

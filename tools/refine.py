@@ -39,32 +39,27 @@ import compare_refiners  # tools/compare_refiners.py, beside this script
 
 FLAGS = flags.FLAGS
 _REFINE_CONFIG = config_flags.DEFINE_config_file(
-    "refine_config", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
-                                  "refine_avatars.py"),
+    "refine_config",
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "refine_avatars.py"),
     "Refiner config: reward weights and method hparams (configs/refine_avatars.py).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Training workdir (launch.py --workdir).")
-flags.DEFINE_string("classifier_workdir", None,
-                    "Attribute classifier workdir (optional).")
+flags.DEFINE_string("classifier_workdir", None, "Attribute classifier workdir (optional).")
 flags.DEFINE_list("attrs", [], "Wanted CelebA attributes, e.g. Smiling,Eyeglasses.")
 flags.DEFINE_list("not", [], "Unwanted CelebA attributes, e.g. Male.")
 flags.DEFINE_integer("budget", None,
                      "Generator evaluations per request (default: the refine config's budget).")
-flags.DEFINE_enum("method", "reinforce", list(rl.METHODS),
-                  "Refinement method (ignored with --compare).")
+flags.DEFINE_enum("method", "reinforce", list(rl.METHODS), "Refinement method (ignored with --compare).")
 flags.DEFINE_string("out", None, "Write a PNG grid of the results here.")
-flags.DEFINE_bool("compare", False,
-                  "Run every method on the same requests; print a table.")
+flags.DEFINE_bool("compare", False, "Run every method on the same requests; print a table.")
 flags.DEFINE_bool("json", False, "End with one JSON line of the results.")
-flags.DEFINE_integer("num_requests", 8,
-                     "Copies of the request refined at once (different keys).")
+flags.DEFINE_integer("num_requests", 8, "Copies of the request refined at once (different keys).")
 flags.DEFINE_integer("seed", 0, "PRNG seed.")
 flags.DEFINE_integer("amortized_steps", None,
                      "Training steps of the amortised policy (default: the refine config's).")
-flags.DEFINE_string("preferences", None,
-                    "Optional .npz of a user's pairwise choices: z_a [M, Z], "
-                    "z_b [M, Z], prefer_a [M]; enables the preference reward.")
-flags.DEFINE_float("preference_weight", 1.0,
-                   "Weight of the preference reward when --preferences is set.")
+flags.DEFINE_string(
+    "preferences", None, "Optional .npz of a user's pairwise choices: z_a [M, Z], "
+    "z_b [M, Z], prefer_a [M]; enables the preference reward.")
+flags.DEFINE_float("preference_weight", 1.0, "Weight of the preference reward when --preferences is set.")
 
 
 def _save_grid(path, rows):
@@ -94,9 +89,11 @@ def _table(report):
                  f"hit_rate {_format(m['attr_hit_rate'], '.3f')} "
                  f"({m['samples']} samples)")
   terms = {n: m["terms"] for n, m in report["methods"].items()}
-  lines.append("reward terms at the final budget (mean over requests): " +
-               json.dumps({n: {k: round(v, 4) for k, v in t.items()}
-                           for n, t in terms.items()}))
+  lines.append("reward terms at the final budget (mean over requests): " + json.dumps({
+      n: {
+          k: round(v, 4) for k, v in t.items()
+      } for n, t in terms.items()
+  }))
   return "\n".join(lines)
 
 
@@ -131,11 +128,9 @@ def run(argv):
 
   key = jax.random.key(FLAGS.seed)
   k_task, k_run = jax.random.split(key)
-  task = rl.model_task(models, classifier, cfg=cfg, key=k_task,
-                               preference_pairs=preference_pairs)
+  task = rl.model_task(models, classifier, cfg=cfg, key=k_task, preference_pairs=preference_pairs)
   for name in task.dropped:
-    print(f"note: reward term {name!r} is off (nothing to compute it with)",
-          file=sys.stderr)
+    print(f"note: reward term {name!r} is off (nothing to compute it with)", file=sys.stderr)
   requests = task.make_requests(want, avoid, FLAGS.num_requests)
   mesh = None
   if jax.device_count() > 1 and FLAGS.num_requests % jax.device_count() == 0:
@@ -153,18 +148,25 @@ def run(argv):
     except ValueError as e:
       raise UserError(f"--budget={budget} with --method=amortized: {e}") from e
 
-  report = compare_refiners.compare_methods(task, requests, k_run, cfg=cfg, budget=budget,
-                              methods=methods, mesh=mesh)
+  report = compare_refiners.compare_methods(task, requests, k_run, cfg=cfg, budget=budget, methods=methods,
+                                            mesh=mesh)
   print(_table(report))
   if FLAGS.out:
     _save_grid(FLAGS.out, [m["images"] for m in report["methods"].values()])
     print(f"wrote {FLAGS.out} (rows: {', '.join(report['methods'])}; "
           f"columns: {FLAGS.num_requests} requests)")
   if FLAGS.json:
-    print(json.dumps({"budget": budget, "methods": {
-        name: {"mean_reward": m["mean_reward"],
-               "attr_hit_rate": m["attr_hit_rate"], "evals": m["evals"]}
-        for name, m in report["methods"].items()}}))
+    print(
+        json.dumps({
+            "budget": budget,
+            "methods": {
+                name: {
+                    "mean_reward": m["mean_reward"],
+                    "attr_hit_rate": m["attr_hit_rate"],
+                    "evals": m["evals"]
+                } for name, m in report["methods"].items()
+            }
+        }))
 
 
 def _load_preferences(path, z_dim):
@@ -175,8 +177,7 @@ def _load_preferences(path, z_dim):
   except (OSError, KeyError, ValueError) as e:
     raise UserError(f"--preferences={path}: cannot read z_a, z_b, prefer_a "
                     f"({e}); save them with numpy.savez") from e
-  if (z_a.ndim != 2 or z_a.shape != z_b.shape or z_a.shape[1] != z_dim or
-      prefer_a.shape != z_a.shape[:1]):
+  if (z_a.ndim != 2 or z_a.shape != z_b.shape or z_a.shape[1] != z_dim or prefer_a.shape != z_a.shape[:1]):
     raise UserError(f"--preferences={path}: need z_a, z_b [M, {z_dim}] and "
                     f"prefer_a [M]; got {z_a.shape}, {z_b.shape}, "
                     f"{prefer_a.shape}")

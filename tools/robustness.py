@@ -85,8 +85,7 @@ def format_table(report: dict) -> str:
   return "\n".join(lines)
 
 
-def run(workdir, *, eps_text, num, steps, rel_step, norm, batch_size, seed, step=None,
-        json_out=None) -> dict:
+def run(workdir, *, eps_text, num, steps, rel_step, norm, batch_size, seed, step=None, json_out=None) -> dict:
   """Loads the run, builds reals and fakes, attacks D; returns (and writes) the report."""
 
   eps_grid = parse_eps_list(eps_text)
@@ -116,12 +115,13 @@ def run(workdir, *, eps_text, num, steps, rel_step, norm, batch_size, seed, step
   z = jax.random.normal(k_z, (num, models.z_dim))
   fake = np.asarray(jax.jit(models.generate)(z, fake_attrs))  # [num, R, R, 3]
 
-  report = adversarial.d_robustness_report(
-      lambda x, y: models.discriminate(x, y), real, fake, k_attack, eps_grid,
-      real_attrs=real_attrs, fake_attrs=None if fake_attrs is None else np.asarray(fake_attrs),
-      num_steps=steps, rel_step_size=rel_step, norm=norm, batch_size=batch_size)
-  report = dict(report, workdir=os.path.abspath(workdir), checkpoint_step=models.step,
-                norm=norm, num_real=num, num_fake=num, pgd_steps=steps, pgd_rel_step=rel_step,
+  report = adversarial.d_robustness_report(lambda x, y: models.discriminate(x, y), real, fake, k_attack,
+                                           eps_grid, real_attrs=real_attrs,
+                                           fake_attrs=None if fake_attrs is None else np.asarray(fake_attrs),
+                                           num_steps=steps, rel_step_size=rel_step, norm=norm,
+                                           batch_size=batch_size)
+  report = dict(report, workdir=os.path.abspath(workdir), checkpoint_step=models.step, norm=norm,
+                num_real=num, num_fake=num, pgd_steps=steps, pgd_rel_step=rel_step,
                 eps_pixels=[e / PIXEL_TO_MODEL_SCALE for e in eps_grid],
                 eps_scale="eps is in the [-1, 1] image scale; eps_pixels = eps / 2 in [0, 1] units",
                 adversarially_trained=bool(config.refiners.adversarial.enabled))
@@ -138,8 +138,8 @@ def main(argv):
   json_out = _JSON.value
   try:
     report = run(_WORKDIR.value, eps_text=_EPS.value, num=_NUM.value, steps=_STEPS.value,
-                 rel_step=_REL_STEP.value, norm=_NORM.value, batch_size=_BATCH.value,
-                 seed=_SEED.value, step=_STEP.value, json_out=json_out)
+                 rel_step=_REL_STEP.value, norm=_NORM.value, batch_size=_BATCH.value, seed=_SEED.value,
+                 step=_STEP.value, json_out=json_out)
   except (UserError, ValueError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -33,9 +33,10 @@ from vid_jax.refiners import style as st
 
 _INPUT = flags.DEFINE_string("input", None, "Image file or .npz (uint8 NHWC "
                              "under 'images').")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training run: generate "
-                               "--num avatars (when no --input) and/or the "
-                               "discriminator for --extractor=discriminator.")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Training run: generate "
+    "--num avatars (when no --input) and/or the "
+    "discriminator for --extractor=discriminator.")
 _NUM = flags.DEFINE_integer("num", 8, "Avatars to generate from --workdir.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed for generation and neural "
                              "init.")
@@ -46,13 +47,12 @@ _EXTRACTOR = flags.DEFINE_string(
     "extractor", "random", "Neural features: random[:SEED] | discriminator"
     "[:WORKDIR] | vgg19:WEIGHTS.npz")
 _STEPS = flags.DEFINE_integer("steps", 200, "Neural optimisation steps.")
-_STYLE_LOSS = flags.DEFINE_enum("style_loss", "gram", ["gram", "adain",
-                                                       "both"],
-                                "Neural style statistics.")
+_STYLE_LOSS = flags.DEFINE_enum("style_loss", "gram", ["gram", "adain", "both"], "Neural style statistics.")
 _STYLE_WEIGHT = flags.DEFINE_float("style_weight", 10.0, "Neural style "
                                    "weight (content weight is 1).")
-_SIZE = flags.DEFINE_integer("size", None, "Resize (shorter side, then centre "
-                             "crop) inputs and references to SIZE x SIZE.")
+_SIZE = flags.DEFINE_integer(
+    "size", None, "Resize (shorter side, then centre "
+    "crop) inputs and references to SIZE x SIZE.")
 _OUT = flags.DEFINE_string("out", None, "Output PNG.")
 
 
@@ -102,7 +102,7 @@ def _generate(workdir, num, seed):
   models = inference.load_models(workdir)
   k_z, k_y = jax.random.split(jax.random.PRNGKey(seed))
   z = jax.random.normal(k_z, (num, models.z_dim))
-  attrs = models.sample_attributes(k_y, num)     # None when unconditional
+  attrs = models.sample_attributes(k_y, num)  # None when unconditional
   images = np.asarray(jax.jit(models.generate)(z, attrs), np.float32)
   return np.round((images + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
 
@@ -161,12 +161,10 @@ def run():
         _fail("--extractor=discriminator needs --workdir (or use "
               "--extractor=discriminator:WORKDIR)")
       extractor = f"discriminator:{_WORKDIR.value}"
-    kwargs = dict(extractor=extractor, steps=_STEPS.value,
-                  style_loss=_STYLE_LOSS.value,
+    kwargs = dict(extractor=extractor, steps=_STEPS.value, style_loss=_STYLE_LOSS.value,
                   style_weight=_STYLE_WEIGHT.value)
-  x = jnp.asarray(images, jnp.float32) / 127.5 - 1.0    # [N, H, W, 3]
-  out = st.stylize(x, name, reference=reference,
-                   key=jax.random.PRNGKey(_SEED.value), **kwargs)
+  x = jnp.asarray(images, jnp.float32) / 127.5 - 1.0  # [N, H, W, 3]
+  out = st.stylize(x, name, reference=reference, key=jax.random.PRNGKey(_SEED.value), **kwargs)
   out = np.round((np.asarray(out, np.float32) + 1.0) * 127.5)
   out = out.clip(0, 255).astype(np.uint8)
   os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
@@ -186,6 +184,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-      __file__))))
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   app.run(main)

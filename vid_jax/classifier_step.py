@@ -23,27 +23,29 @@ def augment(key, x, *, blur_max: float, noise_max: float):
   return x
 
 
-def make_train_step(module: AttributeClassifier, tx: optax.GradientTransformation, *,
-                    blur_max: float = 0.0, noise_max: float = 0.0):
+def make_train_step(module: AttributeClassifier, tx: optax.GradientTransformation, *, blur_max: float = 0.0,
+                    noise_max: float = 0.0):
   """(variables, opt_state, images uint8 [B,R,R,3], labels bool [B,A], key)
   -> (variables, opt_state, metrics).
 
   With `blur_max` / `noise_max` > 0 the training images are augmented (`augment`) with `key`.
   """
+
   def step(variables, opt_state, images, labels, key):
     x = augment(key, images.astype(jnp.float32) / 127.5 - 1.0, blur_max=blur_max, noise_max=noise_max)
     y = labels.astype(jnp.float32)
 
     def loss_fn(params):
-      logits, updates = module.apply({"params": params, "batch_stats": variables["batch_stats"]},
-                                     x, train=True, mutable=["batch_stats"])
+      logits, updates = module.apply({
+          "params": params,
+          "batch_stats": variables["batch_stats"]
+      }, x, train=True, mutable=["batch_stats"])
       return _bce(logits, y), (logits, updates["batch_stats"])
 
-    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        variables["params"])
+    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(variables["params"])
     updates, opt_state = tx.update(grads, opt_state, variables["params"])
     params = optax.apply_updates(variables["params"], updates)
     accuracy = jnp.mean((logits > 0) == labels)
-    return {"params": params, "batch_stats": batch_stats}, opt_state, {"loss": loss,
-                                                                       "accuracy": accuracy}
+    return {"params": params, "batch_stats": batch_stats}, opt_state, {"loss": loss, "accuracy": accuracy}
+
   return step

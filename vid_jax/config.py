@@ -5,14 +5,13 @@ import os
 
 import ml_collections
 
-from vid_jax.data.attributes import attribute_names  # pylint: disable=unused-import  (config.attribute_names)
 from vid_jax.errors import UserError
 
 # A useful dozen CelebA attributes for conditional models: the ones the avatar
 # data draws most visibly and that users ask for.
-DEFAULT_CONDITIONAL_ATTRIBUTES = ",".join((
-    "Male", "Smiling", "Eyeglasses", "Wearing_Hat", "Black_Hair", "Blond_Hair",
-    "Brown_Hair", "Gray_Hair", "Bald", "Bangs", "Mustache", "Young"))
+DEFAULT_CONDITIONAL_ATTRIBUTES = ",".join(
+    ("Male", "Smiling", "Eyeglasses", "Wearing_Hat", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair",
+     "Bald", "Bangs", "Mustache", "Young"))
 LOSSES = ("ns", "hinge")
 DTYPES = ("float32", "bfloat16")
 AUX_MODES = ("ac", "adc")
@@ -20,8 +19,12 @@ D_BATCHES = ("separate", "joint")  # how D's BatchNorm sees reals and fakes (opt
 # Options measured worse and set by no shipped config, removed with their code on RETIRED_ON (the
 # last commit that has them: RETIRED_AFTER); docs/experiments/configs.md lists what they measured.
 RETIRED_ON, RETIRED_AFTER = "2026-12-06", "ac0f74f"
-RETIRED_FIELDS = {("model", "d_cond_shift"): False, ("model", "d_stage_projection"): False,
-                  ("model", "d_cond_hidden"): 0, ("optim", "aux_lr"): 0.0}  # field -> its "off" value
+RETIRED_FIELDS = {
+    ("model", "d_cond_shift"): False,
+    ("model", "d_stage_projection"): False,
+    ("model", "d_cond_hidden"): 0,
+    ("optim", "aux_lr"): 0.0
+}  # field -> its "off" value
 RETIRED_VALUES = {("optim", "aux_mode"): ("adc_ratio",)}  # field -> values no longer accepted
 
 
@@ -97,25 +100,25 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
 
   c.data = ml_collections.ConfigDict()
-  c.data.source = "avatars"       # avatars | tfds:celeb_a | folder:PATH
-  c.data.num_examples = 20_000     # dataset size for `avatars`; a limit (0 = all) for the others
-  c.data.seed = 0                 # which avatars are drawn (independent of train.seed)
-  c.data.cache_dir = ""           # prepared cache (tools/prepare_data.py); "" = read the source live
-  c.data.on_bad_file = "skip"     # folder sources: skip | error on unreadable files
-  c.data.flip = False             # random horizontal flips
-  c.data.data_dir = ""            # tfds data_dir ("" = tfds default)
+  c.data.source = "avatars"  # avatars | tfds:celeb_a | folder:PATH
+  c.data.num_examples = 20_000  # dataset size for `avatars`; a limit (0 = all) for the others
+  c.data.seed = 0  # which avatars are drawn (independent of train.seed)
+  c.data.cache_dir = ""  # prepared cache (tools/prepare_data.py); "" = read the source live
+  c.data.on_bad_file = "skip"  # folder sources: skip | error on unreadable files
+  c.data.flip = False  # random horizontal flips
+  c.data.data_dir = ""  # tfds data_dir ("" = tfds default)
 
   c.model = ml_collections.ConfigDict()
-  c.model.resolution = 64         # 32 | 64 | 128
-  c.model.z_dim = 100             # latent size
-  c.model.g_width = 64            # ngf: generator base width
-  c.model.d_width = 64            # ndf: discriminator base width
-  c.model.dtype = "float32"       # compute dtype: float32 | bfloat16 (params stay float32)
-  c.model.conv_impl = "auto"      # auto | native | fast (auto = fast on CPU, native on GPU/TPU)
-  c.model.conditional = False     # attribute-conditioned G and projection D
+  c.model.resolution = 64  # 32 | 64 | 128
+  c.model.z_dim = 100  # latent size
+  c.model.g_width = 64  # ngf: generator base width
+  c.model.d_width = 64  # ndf: discriminator base width
+  c.model.dtype = "float32"  # compute dtype: float32 | bfloat16 (params stay float32)
+  c.model.conv_impl = "auto"  # auto | native | fast (auto = fast on CPU, native on GPU/TPU)
+  c.model.conditional = False  # attribute-conditioned G and projection D
   c.model.attributes = DEFAULT_CONDITIONAL_ATTRIBUTES  # comma-separated CelebA names (conditional only)
   c.model.projection = "spatial"  # projection D's features: spatial (4x4 map) | pooled (Miyato & Koyama's sum)
-  c.model.g_cond_hidden = 0       # conditional G: width of an MLP embedding of the attributes (0 = linear)
+  c.model.g_cond_hidden = 0  # conditional G: width of an MLP embedding of the attributes (0 = linear)
   # Experimental (vid_jax.experimental): r > 0 adds r attribute maps (4x4, resized) to the shifts
   # of each of G's conditional BatchNorms.
   c.model.g_cond_spatial = 0
@@ -123,14 +126,14 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.aux_net_width = 0
 
   c.optim = ml_collections.ConfigDict()
-  c.optim.loss = "ns"             # ns (non-saturating BCE) | hinge
-  c.optim.g_lr = 2e-4             # Adam learning rates (Radford et al. 2016)
+  c.optim.loss = "ns"  # ns (non-saturating BCE) | hinge
+  c.optim.g_lr = 2e-4  # Adam learning rates (Radford et al. 2016)
   c.optim.d_lr = 2e-4
   c.optim.b1 = 0.5
   c.optim.b2 = 0.999
-  c.optim.n_critic = 1            # D updates per G update
-  c.optim.r1_gamma = 0.0          # R1 penalty weight on real images (0 = off)
-  c.optim.aux_weight = 0.0        # AC-GAN auxiliary attribute loss (conditional only; 0 = off): D's head on reals, G on fakes
+  c.optim.n_critic = 1  # D updates per G update
+  c.optim.r1_gamma = 0.0  # R1 penalty weight on real images (0 = off)
+  c.optim.aux_weight = 0.0  # AC-GAN auxiliary attribute loss (conditional only; 0 = off): D's head on reals, G on fakes
   # ac: the head learns reals' attributes (AC-GAN) | adc: (real, fake) x attribute classes (ADC-GAN's
   # head), G's loss the cross-entropy of (real, y)
   c.optim.aux_mode = "ac"
@@ -144,30 +147,30 @@ def base_config() -> ml_collections.ConfigDict:
   # (DCGAN's practice); joint (experimental): reals and fakes go through D as one batch with shared
   # statistics, in D's update and in G's, so a shift common to the fakes is not normalised away.
   c.optim.d_batch = "separate"
-  c.optim.lr_decay_start = 0      # G step from which both lrs fall linearly to 0 at train.num_steps (0 = constant)
-  c.optim.ema_decay = 0.999       # EMA of G's params used for samples
+  c.optim.lr_decay_start = 0  # G step from which both lrs fall linearly to 0 at train.num_steps (0 = constant)
+  c.optim.ema_decay = 0.999  # EMA of G's params used for samples
 
   c.train = ml_collections.ConfigDict()
-  c.train.num_steps = 1000        # G updates
-  c.train.batch_size = 64         # global batch, split over all devices
+  c.train.num_steps = 1000  # G updates
+  c.train.batch_size = 64  # global batch, split over all devices
   c.train.seed = 0
   c.train.steps_per_dispatch = 1  # train steps per jitted call (lax.scan)
   c.train.log_every = 50
   c.train.checkpoint_every = 500
-  c.train.keep = 3                # checkpoints kept
-  c.train.sample_every = 250      # PNG grid of EMA samples from a fixed z
+  c.train.keep = 3  # checkpoints kept
+  c.train.sample_every = 250  # PNG grid of EMA samples from a fixed z
   c.train.num_samples_grid = 64
-  c.train.eval_every = 0          # FID/KID etc. (0 = off)
+  c.train.eval_every = 0  # FID/KID etc. (0 = off)
 
   c.eval = ml_collections.ConfigDict()
   # vid_jax.evaluators registry names; each runs where the fields below give it what it needs:
   # domain (classifier_workdir), inception (inception), attributes (a classifier, a conditional
   # run), diversity (a conditional run)
   c.eval.evaluators = "domain,inception,attributes,diversity"
-  c.eval.num_samples = 1000       # samples for metrics during training (and tools/evaluate.py)
+  c.eval.num_samples = 1000  # samples for metrics during training (and tools/evaluate.py)
   c.eval.classifier_workdir = ""  # attribute classifier for domain FID/KID and attribute accuracy
-  c.eval.inception = ""           # pytorch-fid Inception .npz (tools/convert_inception.py) for inception_pytorch_fid/*
-  c.eval.batch_size = 100         # images per generate / feature call during evaluation
+  c.eval.inception = ""  # pytorch-fid Inception .npz (tools/convert_inception.py) for inception_pytorch_fid/*
+  c.eval.batch_size = 100  # images per generate / feature call during evaluation
 
   c.refiners = ml_collections.ConfigDict()
   c.refiners.adversarial = adversarial_defaults()  # PGD on D's inputs in training; docs/adversarial.md

@@ -54,7 +54,6 @@ LOSSES = {
 }
 D_FAKE_TERMS = {"ns": d_fake_ns, "hinge": d_fake_hinge}  # D's loss on what it should call fake
 
-
 # -- terms --------------------------------------------------------------------------------------------
 MODE_SEEKING_EPS = 1e-5
 

@@ -23,5 +23,4 @@ def batch_sharding(mesh, *, leading_axes: int = 0) -> NamedSharding:
 
 def global_batch(local_batch, sharding: NamedSharding):
   """Builds global jax.Arrays from this process's slice of the batch (a dict of numpy arrays)."""
-  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
-                      local_batch)
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)

@@ -27,24 +27,31 @@ class StepOptions:
   r1_gamma: float = 0.0
   ema_decay: float = 0.999
   z_dim: int = 100
-  attribute_indices: tuple[int, ...] = ()   # columns of batch["attributes"] the models condition on
-  adversarial: Any = None                   # frozen dict of PGD settings, or None (off)
-  aux_weight: float = 0.0                   # AC-GAN attribute loss: D's head on reals, G on fakes
-  aux_mode: str = "ac"                      # ac: head learns reals' attributes | adc: (real, fake) x attribute
-  mode_seeking: float = 0.0                 # weight of G's mode-seeking term (Mao et al. 2019); 0 = off
-  mismatch_weight: float = 0.0              # D's loss on reals with one attribute flipped, as fakes (Reed 2016)
-  d_batch: str = "separate"                 # a D_APPLICATIONS name: separate | joint (experimental)
+  attribute_indices: tuple[int, ...] = ()  # columns of batch["attributes"] the models condition on
+  adversarial: Any = None  # frozen dict of PGD settings, or None (off)
+  aux_weight: float = 0.0  # AC-GAN attribute loss: D's head on reals, G on fakes
+  aux_mode: str = "ac"  # ac: head learns reals' attributes | adc: (real, fake) x attribute
+  mode_seeking: float = 0.0  # weight of G's mode-seeking term (Mao et al. 2019); 0 = off
+  mismatch_weight: float = 0.0  # D's loss on reals with one attribute flipped, as fakes (Reed 2016)
+  d_batch: str = "separate"  # a D_APPLICATIONS name: separate | joint (experimental)
 
   def d_weights(self) -> dict:
     """D's loss terms' weights (terms that do not apply get 0)."""
     conditional = bool(self.attribute_indices)
-    return {"adversarial": 1.0, "mismatch": self.mismatch_weight if conditional else 0.0,
-            "aux": self.aux_weight if conditional else 0.0, "r1": self.r1_gamma}
+    return {
+        "adversarial": 1.0,
+        "mismatch": self.mismatch_weight if conditional else 0.0,
+        "aux": self.aux_weight if conditional else 0.0,
+        "r1": self.r1_gamma
+    }
 
   def g_weights(self) -> dict:
     """G's loss terms' weights."""
-    return {"adversarial": 1.0, "aux": self.aux_weight if self.attribute_indices else 0.0,
-            "mode_seeking": self.mode_seeking}
+    return {
+        "adversarial": 1.0,
+        "aux": self.aux_weight if self.attribute_indices else 0.0,
+        "mode_seeking": self.mode_seeking
+    }
 
 
 def fake_attributes(y_real, key, *, paired: bool = False):
@@ -85,13 +92,13 @@ def separate_for_d(d_apply, params, batch_stats, *, real, fake, y_real, y_fake, 
   b = real.shape[0]
   mismatch = y_wrong is not None
   # Mismatch: the reals twice in one batch (BatchNorm sees the same statistics as for one copy).
-  x_in, y_in = ((jnp.concatenate([real, real]), jnp.concatenate([y_real, y_wrong]))
-                if mismatch else (real, y_real))
+  x_in, y_in = ((jnp.concatenate([real, real]), jnp.concatenate([y_real, y_wrong])) if mismatch else
+                (real, y_real))
   logits, aux_real, bs = d_apply(params, batch_stats, x_in, y_in, aux_rows=b)  # the head: one copy
   real_logits, wrong_logits = logits[:b], (logits[b:] if mismatch else None)
   fake_logits, aux_fake, bs = d_apply(params, bs, fake, y_fake)
-  return dict(real=real_logits, wrong=wrong_logits, fake=fake_logits, aux_real=aux_real,
-              aux_fake=aux_fake, batch_stats=bs)
+  return dict(real=real_logits, wrong=wrong_logits, fake=fake_logits, aux_real=aux_real, aux_fake=aux_fake,
+              batch_stats=bs)
 
 
 def separate_for_g(d_apply, params, batch_stats, *, fake, y_fake, real, y_real):
@@ -110,8 +117,10 @@ class DApplication(NamedTuple):
   for_g: Callable[..., dict]
 
 
-D_APPLICATIONS = {"separate": DApplication(separate_for_d, separate_for_g),
-                  "joint": DApplication(joint_batch.for_d, joint_batch.for_g)}  # experimental
+D_APPLICATIONS = {
+    "separate": DApplication(separate_for_d, separate_for_g),
+    "joint": DApplication(joint_batch.for_d, joint_batch.for_g)
+}  # experimental
 
 
 def make_train_step(*, generator, discriminator, options: StepOptions) -> Callable:
@@ -130,17 +139,18 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
 
   def d_apply(params, batch_stats, x, y, aux_rows=None):  # -> (logits, attribute logits of the
     # first aux_rows images (all if None) or None, batch stats)
-    out, new = discriminator.apply({"params": params, "batch_stats": batch_stats}, x, y,
-                                   train=True, mutable=["batch_stats"], return_aux=aux,
-                                   aux_rows=aux_rows)
+    out, new = discriminator.apply({
+        "params": params,
+        "batch_stats": batch_stats
+    }, x, y, train=True, mutable=["batch_stats"], return_aux=aux, aux_rows=aux_rows)
     logits, aux_logits = out if aux else (out, None)
     return logits, aux_logits, new["batch_stats"]
 
   def d_aux_term(out, y_real, y_fake):
     """ac: the head learns reals' attributes; adc: also fakes' requested ones, as fake classes."""
     if adc:
-      return 0.5 * (losses.aux_ce(logits=out["aux_real"], attributes=y_real, source=0)
-                    + losses.aux_ce(logits=out["aux_fake"], attributes=y_fake, source=1))
+      return 0.5 * (losses.aux_ce(logits=out["aux_real"], attributes=y_real, source=0) +
+                    losses.aux_ce(logits=out["aux_fake"], attributes=y_fake, source=1))
     return losses.aux_ce(logits=out["aux_real"], attributes=y_real)
 
   def train_step(state: TrainState, batch) -> tuple[TrainState, dict]:
@@ -161,8 +171,10 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
       z = jax.random.normal(jax.random.fold_in(k_z, i), (b, options.z_dim), jnp.float32)
 
       def g_forward(g_params, z=z):
-        fake, new = generator.apply({"params": g_params, "batch_stats": state.g_batch_stats}, z, y_fake,
-                                    train=True, mutable=["batch_stats"])
+        fake, new = generator.apply({
+            "params": g_params,
+            "batch_stats": state.g_batch_stats
+        }, z, y_fake, train=True, mutable=["batch_stats"])
         return fake, new["batch_stats"]
 
       # One G forward per critic step; the last one's VJP is reused by the G update.
@@ -177,30 +189,36 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
         out = apply_d.for_d(d_apply, params, batch_stats, real=real_in, fake=fake_in, y_real=y_real,
                             y_fake=y_fake, y_wrong=y_wrong)
         r1_fn = lambda x: d_apply(params, batch_stats, x, y_real)[0]
-        loss, values = losses.combine({
-            "adversarial": losses.Term(lambda: d_loss_fn(real_logits=out["real"], fake_logits=out["fake"])),
-            "mismatch": losses.Term(lambda: d_fake_term(out["wrong"])),
-            "aux": losses.Term(lambda: d_aux_term(out, y_real, y_fake)),
-            "r1": losses.Term(lambda: losses.r1_penalty(d_fn=r1_fn, real=real)),
-        }, d_weights)
+        loss, values = losses.combine(
+            {
+                "adversarial":
+                    losses.Term(lambda: d_loss_fn(real_logits=out["real"], fake_logits=out["fake"])),
+                "mismatch":
+                    losses.Term(lambda: d_fake_term(out["wrong"])),
+                "aux":
+                    losses.Term(lambda: d_aux_term(out, y_real, y_fake)),
+                "r1":
+                    losses.Term(lambda: losses.r1_penalty(d_fn=r1_fn, real=real)),
+            }, d_weights)
         d_aux = values.get("aux", jnp.zeros((), jnp.float32))
         return loss, (out["batch_stats"], out["real"], out["fake"], out["wrong"], d_aux)
 
-      (d_loss, (d_bs, real_logits, fake_logits, wrong_logits, d_aux)), d_grads = jax.value_and_grad(
-          d_objective, has_aux=True)(d_params)
+      (d_loss, (d_bs, real_logits, fake_logits, wrong_logits,
+                d_aux)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(d_params)
       updates, d_opt = state.d_tx.update(d_grads, d_opt, d_params)
       d_params = optax.apply_updates(d_params, updates)
 
     def g_objective(fake_in):
-      out = apply_d.for_g(d_apply, d_params, d_bs, fake=fake_in, y_fake=y_fake, real=d_real_in,
-                          y_real=y_real)
-      loss, values = losses.combine({
-          "adversarial": losses.Term(lambda: g_loss_fn(fake_logits=out["fake"])),
-          # G is pushed to make the requested attributes recognisable (as reals' in ADC's head)
-          "aux": losses.Term(lambda: losses.aux_ce(logits=out["aux_fake"], attributes=y_fake, source=0)),
-          # z: the last critic step's latents, those behind `fake`
-          "mode_seeking": losses.Term(lambda: losses.pair_spread(fake_in, z), losses.inverse),
-      }, g_weights)
+      out = apply_d.for_g(d_apply, d_params, d_bs, fake=fake_in, y_fake=y_fake, real=d_real_in, y_real=y_real)
+      loss, values = losses.combine(
+          {
+              "adversarial": losses.Term(lambda: g_loss_fn(fake_logits=out["fake"])),
+              # G is pushed to make the requested attributes recognisable (as reals' in ADC's head)
+              "aux": losses.Term(lambda: losses.aux_ce(logits=out["aux_fake"], attributes=y_fake, source=0)),
+              # z: the last critic step's latents, those behind `fake`
+              "mode_seeking": losses.Term(lambda: losses.pair_spread(fake_in, z), losses.inverse),
+          },
+          g_weights)
       zero = jnp.zeros((), jnp.float32)
       return loss, (out["batch_stats"], values.get("aux", zero), values.get("mode_seeking", zero))
 
@@ -211,17 +229,19 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
     decay = options.ema_decay
     ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, g_params)
 
-    new_state = state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_bs,
-                              d_params=d_params, d_batch_stats=d_bs, g_opt_state=g_opt,
-                              d_opt_state=d_opt, ema_params=ema)
+    new_state = state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_bs, d_params=d_params,
+                              d_batch_stats=d_bs, g_opt_state=g_opt, d_opt_state=d_opt, ema_params=ema)
     metrics = {
-        "d_loss": d_loss, "g_loss": g_loss,
-        "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),   # mean D(x)
-        "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),   # mean D(G(z)) before D's update
-        "d_grad_norm": optax.tree.norm(d_grads), "g_grad_norm": optax.tree.norm(g_grads),
+        "d_loss": d_loss,
+        "g_loss": g_loss,
+        "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),  # mean D(x)
+        "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),  # mean D(G(z)) before D's update
+        "d_grad_norm": optax.tree.norm(d_grads),
+        "g_grad_norm": optax.tree.norm(g_grads),
     }
     if mismatch:
-      metrics.update(d_mismatch=jnp.mean(jax.nn.sigmoid(wrong_logits)))  # mean D(x, attributes wrong in one place)
+      metrics.update(d_mismatch=jnp.mean(
+          jax.nn.sigmoid(wrong_logits)))  # mean D(x, attributes wrong in one place)
     if options.mode_seeking:
       metrics.update(g_spread=spread)  # G's image distance per latent distance over the pairs
     if aux:
@@ -235,8 +255,8 @@ def _adversarial_inputs(discriminator, d_params, d_bs, real, fake, y_real, y_fak
   """PGD-perturbs part of D's real and fake inputs (D in inference mode, no grads to params)."""
   variables = jax.lax.stop_gradient({"params": d_params, "batch_stats": d_bs})
 
-  settings = dict(norm=adv["norm"], eps=adv["eps"], step_size=adv["step_size"],
-                  num_steps=adv["num_steps"], fraction=adv["fraction"])
+  settings = dict(norm=adv["norm"], eps=adv["eps"], step_size=adv["step_size"], num_steps=adv["num_steps"],
+                  fraction=adv["fraction"])
   # A conditional D sees the attacked rows [real[:k]; fake[:k]] with their own attributes.
   y = None if y_real is None else adversarial.d_input_attributes(y_real, y_fake, adv["fraction"])
   d_logits_fn = lambda x: discriminator.apply(variables, x, y, train=False)
@@ -249,8 +269,10 @@ def make_multi_step(train_step: Callable, k: int) -> Callable:
   Batches carry a leading [k] axis; the returned metrics are per-step arrays [k].
   """
   if k == 1:
+
     def one_step(state, batches):
       state, metrics = train_step(state, jax.tree.map(lambda x: x[0], batches))
       return state, jax.tree.map(lambda m: m[None], metrics)
+
     return one_step
   return lambda state, batches: jax.lax.scan(train_step, state, batches)

@@ -39,8 +39,9 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
     names = attribute_names(config)
     unknown = [a for a in names if a not in ATTRIBUTE_INDEX]
     if not names or unknown:
-      raise _err("model.attributes", m.attributes,
-                 f"unknown attribute(s) {unknown}; use comma-separated CelebA names such as Smiling,Eyeglasses")
+      raise _err(
+          "model.attributes", m.attributes,
+          f"unknown attribute(s) {unknown}; use comma-separated CelebA names such as Smiling,Eyeglasses")
   if m.g_cond_hidden < 0:
     raise _err("model.g_cond_hidden", m.g_cond_hidden,
                "must be 0 (linear attribute embedding) or a positive width")
@@ -65,8 +66,9 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   if aux < 0:
     raise _err("optim.aux_weight", aux, "must be >= 0")
   if aux and not m.conditional:
-    raise _err("optim.aux_weight", aux, "the auxiliary attribute loss needs model.conditional=True; "
-               "set it to 0 for unconditional runs")
+    raise _err(
+        "optim.aux_weight", aux, "the auxiliary attribute loss needs model.conditional=True; "
+        "set it to 0 for unconditional runs")
   if o.mode_seeking < 0:
     raise _err("optim.mode_seeking", o.mode_seeking, "must be >= 0")
   if o.mode_seeking and t.batch_size % 2:
@@ -87,9 +89,11 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   if not 0.0 <= o.ema_decay < 1.0:
     raise _err("optim.ema_decay", o.ema_decay, "must be in [0, 1)")
   if t.batch_size < 1 or t.batch_size % device_count:
-    raise _err("train.batch_size", t.batch_size,
-               f"the global batch must be a positive multiple of the device count ({device_count}); "
-               f"e.g. --config.train.batch_size={max(1, t.batch_size // device_count) * device_count or device_count}")
+    raise _err(
+        "train.batch_size", t.batch_size,
+        f"the global batch must be a positive multiple of the device count ({device_count}); "
+        f"e.g. --config.train.batch_size={max(1, t.batch_size // device_count) * device_count or device_count}"
+    )
   if t.batch_size % process_count:
     raise _err("train.batch_size", t.batch_size, f"must be divisible by the process count ({process_count})")
   if t.num_steps < 1:
@@ -99,9 +103,11 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
     raise _err("train.steps_per_dispatch", k, "must be >= 1")
   for field in ("num_steps", "log_every", "checkpoint_every", "sample_every"):
     if t[field] < 0 or t[field] % k:
-      raise _err(f"train.{field}", t[field], f"must be a non-negative multiple of train.steps_per_dispatch ({k})")
+      raise _err(f"train.{field}", t[field],
+                 f"must be a non-negative multiple of train.steps_per_dispatch ({k})")
   if t.eval_every < 0 or t.eval_every % k:
-    raise _err("train.eval_every", t.eval_every, f"must be a non-negative multiple of train.steps_per_dispatch ({k})")
+    raise _err("train.eval_every", t.eval_every,
+               f"must be a non-negative multiple of train.steps_per_dispatch ({k})")
   if t.keep < 1:
     raise _err("train.keep", t.keep, "must be >= 1")
   if d.on_bad_file not in ("skip", "error"):

@@ -58,17 +58,25 @@ def benchmark(*, batch, resolution, width, steps, reps, norm, conv_impl, unroll=
   loss_fn = adversarial.fakes_called_real_loss(d_logits)
   eps = 8 / 255 * 2  # 8/255 in [0, 1] pixel units; the cost does not depend on it
 
-  attack = jax.jit(lambda v, k: adversarial.pgd(loss_fn, v, k, eps=eps, step_size=eps / 4,
-                                                num_steps=steps, norm=norm, unroll=unroll))
+  attack = jax.jit(lambda v, k: adversarial.pgd(loss_fn, v, k, eps=eps, step_size=eps / 4, num_steps=steps,
+                                                norm=norm, unroll=unroll))
   input_grad = jax.jit(jax.grad(lambda v: jnp.sum(loss_fn(v))))
   t_pgd = _median_seconds(lambda: attack(x, k_pgd), reps)
   t_grad = _median_seconds(lambda: input_grad(x), reps)
   return {
-      "benchmark": "pgd_discriminator", "backend": jax.default_backend(),
-      "device": jax.devices()[0].device_kind, "conv_impl": impl, "batch": batch,
-      "resolution": resolution, "width": width, "norm": norm, "steps": steps, "unroll": unroll,
+      "benchmark": "pgd_discriminator",
+      "backend": jax.default_backend(),
+      "device": jax.devices()[0].device_kind,
+      "conv_impl": impl,
+      "batch": batch,
+      "resolution": resolution,
+      "width": width,
+      "norm": norm,
+      "steps": steps,
+      "unroll": unroll,
       "reps": reps,
-      "pgd_seconds": round(t_pgd, 5), "grad_seconds": round(t_grad, 5),
+      "pgd_seconds": round(t_pgd, 5),
+      "grad_seconds": round(t_grad, 5),
       "pgd_images_per_s": round(batch / t_pgd, 2),
       "ratio_to_steps_x_grad": round(t_pgd / (steps * t_grad), 4),
   }
@@ -79,9 +87,8 @@ def main(argv):
     print(f"error: unexpected arguments {argv[1:]}; use --flags", file=sys.stderr)
     return 2
   try:
-    record = benchmark(batch=_BATCH.value, resolution=_RES.value, width=_WIDTH.value,
-                       steps=_STEPS.value, reps=_REPS.value, norm=_NORM.value,
-                       conv_impl=_CONV.value, unroll=_UNROLL.value)
+    record = benchmark(batch=_BATCH.value, resolution=_RES.value, width=_WIDTH.value, steps=_STEPS.value,
+                       reps=_REPS.value, norm=_NORM.value, conv_impl=_CONV.value, unroll=_UNROLL.value)
   except (UserError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -17,8 +17,7 @@ from absl import flags
 
 from vid_jax import data
 
-_SOURCE = flags.DEFINE_string("source", "avatars",
-                              "avatars | tfds:celeb_a | folder:PATH")
+_SOURCE = flags.DEFINE_string("source", "avatars", "avatars | tfds:celeb_a | folder:PATH")
 _CACHE = flags.DEFINE_string("cache", None, "Prepared cache directory to read.")
 _SIZE = flags.DEFINE_integer("size", 64, "Image side.")
 _BATCH = flags.DEFINE_integer("batch", 256, "Global batch size.")
@@ -34,12 +33,11 @@ def main(argv):
   del argv
   try:
     t0 = time.perf_counter()
-    src = data.make_source(_SOURCE.value, size=_SIZE.value, seed=_SEED.value,
-                           num_examples=_LIMIT.value, cache_dir=_CACHE.value)
+    src = data.make_source(_SOURCE.value, size=_SIZE.value, seed=_SEED.value, num_examples=_LIMIT.value,
+                           cache_dir=_CACHE.value)
     build_s = time.perf_counter() - t0
-    it = data.make_loader(src, global_batch_size=_BATCH.value, seed=_SEED.value,
-                          flip=_FLIP.value, process_index=0, process_count=1,
-                          num_threads=_THREADS.value,
+    it = data.make_loader(src, global_batch_size=_BATCH.value, seed=_SEED.value, flip=_FLIP.value,
+                          process_index=0, process_count=1, num_threads=_THREADS.value,
                           worker_count=_WORKERS.value)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
@@ -55,16 +53,25 @@ def main(argv):
     checksum += int(batch["image"][0, 0, 0, 0])  # touch the data
   secs = time.perf_counter() - start
   it.close()
-  print(json.dumps({
-      "images_per_sec": round(n / secs, 1),
-      "batches_per_sec": round(n / _BATCH.value / secs, 2),
-      "images": n, "seconds": round(secs, 2), "batch": _BATCH.value,
-      "size": src.size, "source": src.spec, "cache": _CACHE.value,
-      "num_examples": len(src), "flip": _FLIP.value,
-      "threads": _THREADS.value, "workers": _WORKERS.value,
-      "source_build_seconds": round(build_s, 2),
-      "first_batch_seconds": round(first_s, 3),
-      "cpu_count": os.cpu_count(), "loadavg_1m": os.getloadavg()[0]}))
+  print(
+      json.dumps({
+          "images_per_sec": round(n / secs, 1),
+          "batches_per_sec": round(n / _BATCH.value / secs, 2),
+          "images": n,
+          "seconds": round(secs, 2),
+          "batch": _BATCH.value,
+          "size": src.size,
+          "source": src.spec,
+          "cache": _CACHE.value,
+          "num_examples": len(src),
+          "flip": _FLIP.value,
+          "threads": _THREADS.value,
+          "workers": _WORKERS.value,
+          "source_build_seconds": round(build_s, 2),
+          "first_batch_seconds": round(first_s, 3),
+          "cpu_count": os.cpu_count(),
+          "loadavg_1m": os.getloadavg()[0]
+      }))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ import numpy as np
 from vid_jax.identity import designer
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo/gan", "Conditional GAN workdir.")
-_CLASSIFIER = flags.DEFINE_string("classifier_workdir", "runs/demo/classifier", "Classifier workdir ('' = none).")
+_CLASSIFIER = flags.DEFINE_string("classifier_workdir", "runs/demo/classifier",
+                                  "Classifier workdir ('' = none).")
 _NICKNAME = flags.DEFINE_string("nickname_workdir", "runs/demo/nickname", "Nickname model workdir.")
 _NUM = flags.DEFINE_integer("num", 64, "Identities per call.")
 _REPS = flags.DEFINE_integer("reps", 3, "Warm calls timed after the first.")
@@ -36,8 +37,8 @@ _REFINE = flags.DEFINE_integer("refine_budget", designer.REFINE_BUDGET, "RL refi
 
 def _commit() -> str:
   try:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                          check=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
   except (OSError, subprocess.CalledProcessError):
     return ""
 
@@ -62,8 +63,9 @@ def main(argv):
   load_s = time.perf_counter() - t0
 
   def call(seed):
-    wishes = designer.make_wishes(models, locales=_LOCALES.value, keywords=_KEYWORDS.value, attrs=_ATTRS.value,
-                                  style=_STYLE.value, num=_NUM.value, seed=seed, refine_budget=_REFINE.value)
+    wishes = designer.make_wishes(models, locales=_LOCALES.value, keywords=_KEYWORDS.value,
+                                  attrs=_ATTRS.value, style=_STYLE.value, num=_NUM.value, seed=seed,
+                                  refine_budget=_REFINE.value)
     start = time.perf_counter()
     design = designer.design_identities(models, wishes)
     return design, time.perf_counter() - start
@@ -75,20 +77,29 @@ def main(argv):
     warm.append(s)
     parts.append(design.stats["timings_ms_per_identity"])
   median = float(np.median(warm)) if warm else float("nan")
-  print(json.dumps({
-      "what": "identity designer speed",
-      "backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind),
-      "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "jax": jax.__version__, "commit": _commit(),
-      "num": _NUM.value, "reps": _REPS.value, "refine_budget": _REFINE.value, "style": _STYLE.value,
-      "load_s": round(load_s, 2),
-      "first_call_s": round(cold_s, 2),
-      "compile_s_estimate": round(cold_s - median, 2) if warm else None,
-      "warm_call_s": [round(s, 2) for s in warm],
-      "warm_identities_per_s": round(_NUM.value / median, 2) if warm else None,
-      "warm_s_per_identity": round(median / _NUM.value, 3) if warm else None,
-      "part_ms_per_identity_median": {k: float(np.median([p[k] for p in parts])) for k in parts[0]}
-      if parts else None,
-  }))
+  print(
+      json.dumps({
+          "what": "identity designer speed",
+          "backend": jax.default_backend(),
+          "device": str(jax.devices()[0].device_kind),
+          "cpu": _cpu_model(),
+          "cpu_count": os.cpu_count(),
+          "jax": jax.__version__,
+          "commit": _commit(),
+          "num": _NUM.value,
+          "reps": _REPS.value,
+          "refine_budget": _REFINE.value,
+          "style": _STYLE.value,
+          "load_s": round(load_s, 2),
+          "first_call_s": round(cold_s, 2),
+          "compile_s_estimate": round(cold_s - median, 2) if warm else None,
+          "warm_call_s": [round(s, 2) for s in warm],
+          "warm_identities_per_s": round(_NUM.value / median, 2) if warm else None,
+          "warm_s_per_identity": round(median / _NUM.value, 3) if warm else None,
+          "part_ms_per_identity_median": {
+              k: float(np.median([p[k] for p in parts])) for k in parts[0]
+          } if parts else None,
+      }))
 
 
 if __name__ == "__main__":

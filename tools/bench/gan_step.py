@@ -54,8 +54,10 @@ def _bench_ours(config, *, steps, warmup, rounds):
   state = jax.jit(init, out_shardings=state_sh)(jax.random.PRNGKey(0))
   k, b, r = config.train.steps_per_dispatch, config.train.batch_size, config.model.resolution
   rng = np.random.default_rng(0)
-  local = {"image": rng.integers(0, 256, (k, b, r, r, 3), dtype=np.uint8),
-           "attributes": rng.random((k, b, 40)) < 0.5}
+  local = {
+      "image": rng.integers(0, 256, (k, b, r, r, 3), dtype=np.uint8),
+      "attributes": rng.random((k, b, 40)) < 0.5
+  }
   batch = shard_lib.global_batch(local, shard_lib.batch_sharding(mesh, leading_axes=1))
   step = make_multi_step(make_train_step(generator=g, discriminator=d, options=step_options(config)), k)
   jitted = jax.jit(step, in_shardings=(state_sh, shard_lib.batch_sharding(mesh, leading_axes=1)),
@@ -85,9 +87,16 @@ def _bench_ours(config, *, steps, warmup, rounds):
     return times
 
   result = {
-      "impl": "vid_jax", "backend": jax.default_backend(), "devices": jax.device_count(), "batch": b,
-      "k": k, "dtype": config.model.dtype, "conv_impl": resolve_conv_impl(config.model.conv_impl),
-      "resolution": r, "compile_s": round(compile_s, 2), "jax": jax.__version__,
+      "impl": "vid_jax",
+      "backend": jax.default_backend(),
+      "devices": jax.device_count(),
+      "batch": b,
+      "k": k,
+      "dtype": config.model.dtype,
+      "conv_impl": resolve_conv_impl(config.model.conv_impl),
+      "resolution": r,
+      "compile_s": round(compile_s, 2),
+      "jax": jax.__version__,
       "flops_per_step": flops,
   }
   return result, one_round
@@ -99,8 +108,13 @@ def _run_peer(batch, steps, warmup, size):
     return None, f"peer skipped: {python} not found (make bench creates it with pip install torch==2.13.0)"
   if not os.path.exists(script):
     return None, f"peer skipped: {script} not found"
-  proc = subprocess.run([python, script, "--batch", str(batch), "--steps", str(steps), "--warmup", str(warmup),
-                         "--size", str(size)], capture_output=True, text=True, check=False)
+  proc = subprocess.run([
+      python, script, "--batch",
+      str(batch), "--steps",
+      str(steps), "--warmup",
+      str(warmup), "--size",
+      str(size)
+  ], capture_output=True, text=True, check=False)
   if proc.returncode != 0:
     last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
     return None, f"peer skipped: it failed ({last})"
@@ -128,14 +142,15 @@ def main(argv):
     times = one_round()
     ours.append(statistics.median(times))
     if _PEER.value and peer_note is None:
-      peer, peer_note = _run_peer(config.train.batch_size, _STEPS.value, _WARMUP.value, config.model.resolution)
+      peer, peer_note = _run_peer(config.train.batch_size, _STEPS.value, _WARMUP.value,
+                                  config.model.resolution)
       if peer:
         peers.append(peer["images_per_sec"])
   step_s = statistics.median(ours)
   b = config.train.batch_size
-  result.update(step_ms_median=round(step_s * 1e3, 2), images_per_sec=round(b / step_s, 1),
-                rounds=_ROUNDS.value, steps=_STEPS.value,
-                round_images_per_sec=[round(b / s, 1) for s in ours])
+  result.update(step_ms_median=round(step_s * 1e3, 2), images_per_sec=round(b / step_s,
+                                                                            1), rounds=_ROUNDS.value,
+                steps=_STEPS.value, round_images_per_sec=[round(b / s, 1) for s in ours])
   if result["flops_per_step"]:
     result["gflops_per_sec"] = round(result["flops_per_step"] / step_s / 1e9, 1)
   if _PEER.value:

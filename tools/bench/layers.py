@@ -97,8 +97,11 @@ def _form_fns(layer, x, kernel, g):
   })
   if x.shape[0] % fc.GRAD_K_CHUNKS == 0:
     fns["dw.s2d_chunked"] = (lambda a, b: fc._down_grad_k_s2d_chunked(a, b, fc.GRAD_K_CHUNKS), dw_args)  # pylint: disable=protected-access
-  fns.update({"fwd.fast": (fast_fwd, (x, kernel)), "dx.fast": (fast_dx, (x, kernel, g)),
-              "dw.fast": (fast_dw, (x, kernel, g))})
+  fns.update({
+      "fwd.fast": (fast_fwd, (x, kernel)),
+      "dx.fast": (fast_dx, (x, kernel, g)),
+      "dw.fast": (fast_dw, (x, kernel, g))
+  })
   return fns
 
 
@@ -106,8 +109,12 @@ def _matmul_reference(m: int, k: int, n: int, dtype, *, rounds: int) -> dict:
   a = jax.random.normal(jax.random.PRNGKey(0), (m, k), dtype)
   b = jax.random.normal(jax.random.PRNGKey(1), (k, n), dtype)
   s = _time(jnp.dot, (a, b), rounds=max(rounds, 3), slow_s=float("inf"))
-  return {"matmul": [m, k, n], "dtype": jnp.dtype(dtype).name, "ms": round(s * 1e3, 2),
-          "gflops": round(2 * m * k * n / s / 1e9, 1)}
+  return {
+      "matmul": [m, k, n],
+      "dtype": jnp.dtype(dtype).name,
+      "ms": round(s * 1e3, 2),
+      "gflops": round(2 * m * k * n / s / 1e9, 1)
+  }
 
 
 def run(*, resolution: int, width: int, z_dim: int, batch: int, dtype_name: str, impls, layer_names,
@@ -151,12 +158,19 @@ def run(*, resolution: int, width: int, z_dim: int, batch: int, dtype_name: str,
       continue
     for impl in impls:
       fwd, dx, dw = _layer_fns(layer, impl)
-      times = {"fwd": _time(fwd, (x, kernel), rounds=rounds, slow_s=slow_s),
-               "dx": _time(dx, (x, kernel, g), rounds=rounds, slow_s=slow_s),
-               "dw": _time(dw, (x, kernel, g), rounds=rounds, slow_s=slow_s)}
-      result[impl] = {**{f"{p}_ms": round(s * 1e3, 2) for p, s in times.items()},
-                      **{f"{p}_gflops": round(gflop / s, 1) for p, s in times.items()},
-                      "of_matmul": round(3 * gflop / sum(times.values()) / reference["gflops"], 2)}
+      times = {
+          "fwd": _time(fwd, (x, kernel), rounds=rounds, slow_s=slow_s),
+          "dx": _time(dx, (x, kernel, g), rounds=rounds, slow_s=slow_s),
+          "dw": _time(dw, (x, kernel, g), rounds=rounds, slow_s=slow_s)
+      }
+      result[impl] = {
+          **{
+              f"{p}_ms": round(s * 1e3, 2) for p, s in times.items()
+          },
+          **{
+              f"{p}_gflops": round(gflop / s, 1) for p, s in times.items()
+          }, "of_matmul": round(3 * gflop / sum(times.values()) / reference["gflops"], 2)
+      }
     yield result
 
 

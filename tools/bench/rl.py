@@ -29,16 +29,14 @@ from vid_jax.refiners import rl
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_requests", 256, "Requests refined at once.")
-flags.DEFINE_integer("loop_subset", 64,
-                     "Requests timed in the Python loop (scaled to all).")
+flags.DEFINE_integer("loop_subset", 64, "Requests timed in the Python loop (scaled to all).")
 flags.DEFINE_integer("budget", 64, "Generator evaluations per request.")
 flags.DEFINE_integer("population", 16, "Latents per REINFORCE step.")
 flags.DEFINE_integer("z_dim", 32, "Latent size.")
-flags.DEFINE_enum("generator", "mlp", ["mlp", "dcgan"],
-                  "mlp: 2-layer MLP to 16x16x3; dcgan: random-init 32x32 "
-                  "vid_jax Generator/Discriminator of width 8.")
-flags.DEFINE_integer("chunk_size", None,
-                     "Refine requests in chunks of this size (lax.map); "
+flags.DEFINE_enum(
+    "generator", "mlp", ["mlp", "dcgan"], "mlp: 2-layer MLP to 16x16x3; dcgan: random-init 32x32 "
+    "vid_jax Generator/Discriminator of width 8.")
+flags.DEFINE_integer("chunk_size", None, "Refine requests in chunks of this size (lax.map); "
                      "default: one vmap over all.")
 flags.DEFINE_integer("repeats", 3, "Timed repeats of the vmapped call (best).")
 flags.DEFINE_integer("seed", 0, "PRNG seed.")
@@ -61,8 +59,7 @@ def _models(kind, z_dim, key):
     g_vars = g.init(kg, jnp.zeros((1, z_dim)))
     w = jax.random.normal(kd, (16 * 16 * 3, 17)) / 28.0
     flat = lambda x: x.reshape(x.shape[0], -1) @ w  # [N, 17]
-    return (lambda z, attrs=None: g.apply(g_vars, z),
-            lambda x, attrs=None: flat(x)[:, 0],
+    return (lambda z, attrs=None: g.apply(g_vars, z), lambda x, attrs=None: flat(x)[:, 0],
             lambda x: flat(x)[:, 1:])
   g = Generator(resolution=32, z_dim=z_dim, width=8)
   d = Discriminator(resolution=32, width=8)
@@ -84,15 +81,18 @@ def run():
     raise UserError("--num_requests and --loop_subset must be >= 1")
   key = jax.random.key(FLAGS.seed)
   k_models, k_bank, k_req, k_run = jax.random.split(key, 4)
-  generate, d_logits, features = _models(FLAGS.generator, FLAGS.z_dim,
-                                         k_models)
+  generate, d_logits, features = _models(FLAGS.generator, FLAGS.z_dim, k_models)
   reward = rl.combine(
-      {"realism": rl.realism(d_logits),
-       "uniqueness": rl.uniqueness(features),
-       "prior": rl.prior},
-      {"realism": 1.0, "uniqueness": 1.0, "prior": 0.1})
-  bank = jax.jit(lambda z: features(generate(z)))(
-      jax.random.normal(k_bank, (16, FLAGS.z_dim)))
+      {
+          "realism": rl.realism(d_logits),
+          "uniqueness": rl.uniqueness(features),
+          "prior": rl.prior
+      }, {
+          "realism": 1.0,
+          "uniqueness": 1.0,
+          "prior": 0.1
+      })
+  bank = jax.jit(lambda z: features(generate(z)))(jax.random.normal(k_bank, (16, FLAGS.z_dim)))
   one = rl.make_request(want=jnp.zeros((1,)), bank=bank)
   requests = jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), one)
   keys = jax.random.split(k_run, n)
@@ -102,13 +102,11 @@ def run():
   except ValueError as e:
     raise UserError(f"--budget={FLAGS.budget}: {e}") from e
 
-  batched = jax.jit(rl.make_refine_fn(refiner, generate_fn=generate,
-                                      reward_fn=reward, z_dim=FLAGS.z_dim,
-                                      budget=FLAGS.budget,
-                                      chunk_size=FLAGS.chunk_size))
-  single = jax.jit(lambda k, req: rl.refine(
-      refiner, k, rl.latent_objective(generate, reward, req),
-      z_dim=FLAGS.z_dim, budget=FLAGS.budget)[0])
+  batched = jax.jit(
+      rl.make_refine_fn(refiner, generate_fn=generate, reward_fn=reward, z_dim=FLAGS.z_dim,
+                        budget=FLAGS.budget, chunk_size=FLAGS.chunk_size))
+  single = jax.jit(lambda k, req: rl.refine(refiner, k, rl.latent_objective(generate, reward, req), z_dim=
+                                            FLAGS.z_dim, budget=FLAGS.budget)[0])
 
   t = time.perf_counter()
   jax.block_until_ready(batched(keys, requests))
@@ -121,8 +119,7 @@ def run():
   vmap_s = min(vmap_times)
 
   # Requests are sliced before timing so the loop times only the refinement.
-  per_request = [jax.tree.map(lambda x, i=i: x[i], requests)
-                 for i in range(subset)]
+  per_request = [jax.tree.map(lambda x, i=i: x[i], requests) for i in range(subset)]
   jax.block_until_ready(single(keys[0], per_request[0]))  # compile
   t = time.perf_counter()
   loop_out = [single(keys[i], per_request[i]) for i in range(subset)]
@@ -134,8 +131,7 @@ def run():
   # step one jitted dispatch (same keys and work as `rl.refine`).
   steps = rl.num_steps(refiner, FLAGS.budget)
   init = jax.jit(lambda k: refiner.init(k, FLAGS.z_dim, None))
-  step = jax.jit(lambda state, k, req: refiner.step(
-      state, k, rl.latent_objective(generate, reward, req))[0])
+  step = jax.jit(lambda state, k, req: refiner.step(state, k, rl.latent_objective(generate, reward, req))[0])
 
   def naive(key, req):
     k_init, k_steps = jax.random.split(key)
@@ -150,9 +146,9 @@ def run():
   jax.block_until_ready(naive_out)
   naive_s = (time.perf_counter() - t) * n / subset
   # Same keys, same work: the answers agree.
-  max_diff = float(max(
-      np.max(np.abs(np.stack([r.z for r in loop_out]) - out.z[:subset])),
-      np.max(np.abs(np.stack([b.z for b in naive_out]) - out.z[:subset]))))
+  max_diff = float(
+      max(np.max(np.abs(np.stack([r.z for r in loop_out]) - out.z[:subset])),
+          np.max(np.abs(np.stack([b.z for b in naive_out]) - out.z[:subset]))))
   return {
       "num_requests": n,
       "generator": FLAGS.generator,

@@ -77,9 +77,15 @@ def _git(*args: str) -> str | None:
 
 def environment() -> dict:
   """Where the jobs run: versions, devices, CPU, interpreter, git commit, host."""
-  env = {"python": platform.python_version(), "python_executable": sys.executable,
-         "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "hostname": socket.gethostname(),
-         "platform": platform.platform(), "git_commit": _git("rev-parse", "HEAD")}
+  env = {
+      "python": platform.python_version(),
+      "python_executable": sys.executable,
+      "cpu_model": cpu_model(),
+      "cpu_count": os.cpu_count(),
+      "hostname": socket.gethostname(),
+      "platform": platform.platform(),
+      "git_commit": _git("rev-parse", "HEAD")
+  }
   status = _git("status", "--porcelain", "--untracked-files=no")
   env["git_dirty"] = None if status is None else bool(status)
   for name in ("JAX_PLATFORMS", "XLA_FLAGS", "CUDA_VISIBLE_DEVICES"):
@@ -113,8 +119,13 @@ def run_job(name: str, job, *, env: dict, timeout_s: float) -> dict:
   """Runs one job; returns its record (never raises for the job's own failure)."""
   flag_values = job.flags.to_dict()
   argv = tool_argv(job.tool, flag_values)
-  record = {"job": name, "tool": f"tools/bench/{job.tool}.py", "flags": flag_values, "argv": argv[1:],
-            "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+  record = {
+      "job": name,
+      "tool": f"tools/bench/{job.tool}.py",
+      "flags": flag_values,
+      "argv": argv[1:],
+      "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+  }
   missing = [p for p in job.requires if not os.path.exists(os.path.join(REPO, p))]
   if missing:
     record.update(status="skipped", reason=f"missing {', '.join(missing)} (make demo writes them)",
@@ -161,9 +172,10 @@ def main(argv):
   out = _OUT.value or os.path.join(REPO, "runs", "bench", stamp)
   os.makedirs(out, exist_ok=True)
   env = environment()
-  print(f"{env['backend']} x{env['device_count']} ({env['device_kind']}), {env['cpu_model']}, "
-        f"jax {env['jax']}, commit {(env['git_commit'] or '?')[:10]}{' (dirty)' if env['git_dirty'] else ''}",
-        flush=True)
+  print(
+      f"{env['backend']} x{env['device_count']} ({env['device_kind']}), {env['cpu_model']}, "
+      f"jax {env['jax']}, commit {(env['git_commit'] or '?')[:10]}{' (dirty)' if env['git_dirty'] else ''}",
+      flush=True)
   failed = 0
   for name in names:
     record = run_job(name, jobs[name], env=env, timeout_s=_TIMEOUT.value)

@@ -47,8 +47,7 @@ def _images(n, size, seed=0):
     c = rng.integers(192, 512)
     y, x = rng.integers(0, 512 - c + 1, size=2)
     crops.append(photo[y:y + c, x:x + c])
-  return np.stack([np.asarray(jax.image.resize(c, (size, size, 3), "linear"))
-                   for c in crops])
+  return np.stack([np.asarray(jax.image.resize(c, (size, size, 3), "linear")) for c in crops])
 
 
 def _time(fn, *args, reps):
@@ -74,8 +73,11 @@ def main(argv):
       "device": str(jax.devices()[0].device_kind),
       "cpu_count": os.cpu_count(),
       "machine": platform.machine(),
-      "batch": _BATCH.value, "size": _SIZE.value, "reps": _REPS.value,
-      "filters_images_per_s": {}, "filters_compile_s": {},
+      "batch": _BATCH.value,
+      "size": _SIZE.value,
+      "reps": _REPS.value,
+      "filters_images_per_s": {},
+      "filters_compile_s": {},
   }
   fns = dict(st.CLASSIC_STYLES)
   fns["reinhard"] = lambda x: st.reinhard(x, reference)
@@ -94,12 +96,14 @@ def main(argv):
     compiled = fn.lower(ex.params, content, style, key).compile()
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out, metrics = jax.block_until_ready(compiled(ex.params, content, style,
-                                                  key))
+    out, metrics = jax.block_until_ready(compiled(ex.params, content, style, key))
     run_s = time.perf_counter() - t0
     result["neural"] = {
-        "extractor": "random", "size": s, "batch": _NEURAL_BATCH.value,
-        "steps": _NEURAL_STEPS.value, "compile_s": round(compile_s, 2),
+        "extractor": "random",
+        "size": s,
+        "batch": _NEURAL_BATCH.value,
+        "steps": _NEURAL_STEPS.value,
+        "compile_s": round(compile_s, 2),
         "run_s": round(run_s, 2),
         "ms_per_step": round(1000 * run_s / _NEURAL_STEPS.value, 1),
         "loss_first_last": [round(float(metrics["loss"][0]), 4),
@@ -110,6 +114,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-      __file__)))))
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
   app.run(main)

@@ -21,9 +21,9 @@ class AttributeNet(nn.Module):
   a strided conv's input gradient does not.
   """
   width: int = 16
-  conv4: Callable[..., nn.Module] | None = None      # features -> D's 4x4 stride-2 conv (models.layers.Conv4)
+  conv4: Callable[..., nn.Module] | None = None  # features -> D's 4x4 stride-2 conv (models.layers.Conv4)
   batch_norm: Callable[..., nn.Module] | None = None  # train -> D's BatchNorm
-  pool: Callable[[Any], Any] | None = None           # [B, H, W, C] -> [B, H/2, W/2, C]
+  pool: Callable[[Any], Any] | None = None  # [B, H, W, C] -> [B, H/2, W/2, C]
   dtype: Any = jnp.float32
 
   @nn.compact

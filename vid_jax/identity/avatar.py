@@ -72,15 +72,13 @@ def refine_latents(models, classifier, *, key, y, wanted, unwanted, budget: int)
   n = y.shape[0]
   requests = task.make_requests(want, avoid, n)._replace(cond=jnp.asarray(y, jnp.float32))
   refiner = rl.make_refiner("reinforce", cfg)
-  result = rl.refine_requests(refiner, jax.random.split(k_run, n), requests,
-                              generate_fn=task.generate_fn, reward_fn=task.reward_fn,
-                              z_dim=models.z_dim, budget=budget)
+  result = rl.refine_requests(refiner, jax.random.split(k_run, n), requests, generate_fn=task.generate_fn,
+                              reward_fn=task.reward_fn, z_dim=models.z_dim, budget=budget)
   return result.z, result.reward
 
 
-def design_avatars(models, *, key, num: int, wanted=(), unwanted=(), classifier=None,
-                   refine_budget: int = 0, style: str = "none",
-                   references: Optional[originality.ReferenceSet] = None,
+def design_avatars(models, *, key, num: int, wanted=(), unwanted=(), classifier=None, refine_budget: int = 0,
+                   style: str = "none", references: Optional[originality.ReferenceSet] = None,
                    near_copy_ratio: float = originality.NEAR_COPY_RATIO) -> AvatarResult:
   """Avatars for `num` identities with the same request.
 
@@ -106,8 +104,8 @@ def design_avatars(models, *, key, num: int, wanted=(), unwanted=(), classifier=
   generate = jax.jit(models.generate)
   reward = None
   if refine_budget > 0 and classifier is not None:
-    z, reward = refine_latents(models, classifier, key=k_refine, y=y, wanted=wanted,
-                               unwanted=unwanted, budget=refine_budget)
+    z, reward = refine_latents(models, classifier, key=k_refine, y=y, wanted=wanted, unwanted=unwanted,
+                               budget=refine_budget)
   else:
     z = inference.sample_latents(k_z, num, models.z_dim)
   raw = generate(z, y)
@@ -130,8 +128,8 @@ def design_avatars(models, *, key, num: int, wanted=(), unwanted=(), classifier=
   predicted = None if classifier is None else classifier.probabilities(raw)
   host = lambda x: None if x is None else np.asarray(jax.device_get(x), np.float32)
   return AvatarResult(raw=host(raw), images=host(images), z=host(z), y=host(y), predicted=host(predicted),
-                      reward=host(reward), nearest=host(nearest), typical=float(typical),
-                      resampled=resampled, space="" if references is None else references.space)
+                      reward=host(reward), nearest=host(nearest), typical=float(typical), resampled=resampled,
+                      space="" if references is None else references.space)
 
 
 def predicted_dict(names, probabilities) -> dict[str, float]:

@@ -42,21 +42,35 @@ from vid_jax.identity import bio_options
 from vid_jax.identity import bio_policy
 from vid_jax.identity import bio_tables as T
 from vid_jax.identity.bio_metrics import distinct_n, longest_shared_span
-from vid_jax.identity.bio_options import (LM_BREAKS, LM_ORDER, POOL,
-                                          keyword_forms, locale_lm)
-from vid_jax.identity.bio_policy import (SlotPolicyState, SlotRefiner,
-                                         slot_reinforce)
-from vid_jax.identity.bio_score import (DEFAULT_WEIGHTS, MAX_CHARS,
-                                        MAX_KEYWORDS, MAX_PIECES, NUM_OPTIONS,
+from vid_jax.identity.bio_options import (LM_BREAKS, LM_ORDER, POOL, keyword_forms, locale_lm)
+from vid_jax.identity.bio_policy import (SlotPolicyState, SlotRefiner, slot_reinforce)
+from vid_jax.identity.bio_score import (DEFAULT_WEIGHTS, MAX_CHARS, MAX_KEYWORDS, MAX_PIECES, NUM_OPTIONS,
                                         TERMS, Features, Tables, assemble)
 from vid_jax.identity.locales import check_locale
 
 __all__ = [
-    "design_bios", "distinct_n", "longest_shared_span", "slot_reinforce",
-    "SlotRefiner", "SlotPolicyState", "assemble", "Tables", "Features",
-    "TERMS", "DEFAULT_WEIGHTS", "POOL", "keyword_forms", "locale_lm",
-    "LM_ORDER", "LM_BREAKS", "MAX_CHARS", "MAX_KEYWORDS", "MAX_KEYWORD_CHARS",
-    "MAX_NICKNAME_CHARS", "MAX_PIECES", "NUM_OPTIONS",
+    "design_bios",
+    "distinct_n",
+    "longest_shared_span",
+    "slot_reinforce",
+    "SlotRefiner",
+    "SlotPolicyState",
+    "assemble",
+    "Tables",
+    "Features",
+    "TERMS",
+    "DEFAULT_WEIGHTS",
+    "POOL",
+    "keyword_forms",
+    "locale_lm",
+    "LM_ORDER",
+    "LM_BREAKS",
+    "MAX_CHARS",
+    "MAX_KEYWORDS",
+    "MAX_KEYWORD_CHARS",
+    "MAX_NICKNAME_CHARS",
+    "MAX_PIECES",
+    "NUM_OPTIONS",
 ]
 
 Array = jax.Array
@@ -97,13 +111,10 @@ def _check(locale, keywords, attributes, nickname) -> tuple:
   return kws, want, nickname
 
 
-def design_bios(*, key: Array, locales: Sequence[str],
-                keywords: Sequence[Sequence[str]],
-                attributes: Sequence[Mapping[str, bool]],
-                nicknames: Sequence[str | None] | None = None,
-                iterations: int = 48, population: int = 32,
-                learning_rate: float = 0.3, entropy_weight: float = 0.0,
-                weights: Mapping[str, float] | None = None) -> list[dict]:
+def design_bios(*, key: Array, locales: Sequence[str], keywords: Sequence[Sequence[str]],
+                attributes: Sequence[Mapping[str, bool]], nicknames: Sequence[str | None] | None = None,
+                iterations: int = 48, population: int = 32, learning_rate: float = 0.3,
+                entropy_weight: float = 0.0, weights: Mapping[str, float] | None = None) -> list[dict]:
   """Designs one bio per request (<= 160 characters, in the request's locale).
 
   Args:
@@ -141,22 +152,19 @@ def design_bios(*, key: Array, locales: Sequence[str],
   if n == 0:
     return []
   keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n))
-  seeds = np.asarray(jax.random.key_data(
-      jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys)))
+  seeds = np.asarray(jax.random.key_data(jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys)))
   run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
   options, tables = [], []
   for i, (locale, (kws, want, nick)) in enumerate(zip(locales, checked)):
     rng = np.random.default_rng(seeds[i].reshape(-1).tolist())
     options.append(bio_options.slot_options(locale, kws, nick, rng))
-    tables.append(bio_options.tables(locale, options[-1], kws, want,
-                                     locale_lm(locale), rng))
+    tables.append(bio_options.tables(locale, options[-1], kws, want, locale_lm(locale), rng))
   bucket = max(8, 1 << (n - 1).bit_length())  # powers of two: few compiles
   pad = lambda xs: jnp.asarray(np.stack(list(xs) + [xs[0]] * (bucket - n)))
   batch = Tables(*[pad(xs) for xs in zip(*tables)])
   run_keys = jnp.concatenate([run_keys] + [run_keys[:1]] * (bucket - n))
   weights = DEFAULT_WEIGHTS if weights is None else weights
-  run = bio_policy.runner(population, float(learning_rate),
-                          float(entropy_weight), int(iterations),
+  run = bio_policy.runner(population, float(learning_rate), float(entropy_weight), int(iterations),
                           tuple(sorted(weights.items())))
   choice, total, terms, trace = jax.device_get(run(batch, run_keys))
   out = []
@@ -164,10 +172,15 @@ def design_bios(*, key: Array, locales: Sequence[str],
     text = bio_options.render(locale, options[i], choice[i])
     norm = T.normalize(text)
     out.append({
-        "text": text, "locale": locale,
-        "keywords_covered": [k for k in kws if any(
-            T.normalize(f) in norm for f in keyword_forms(k, locale)[1])],
+        "text": text,
+        "locale": locale,
+        "keywords_covered": [
+            k for k in kws if any(T.normalize(f) in norm for f in keyword_forms(k, locale)[1])
+        ],
         "score": float(total[i]),
-        "terms": {k: float(v[i]) for k, v in terms.items()},
-        "reward_trace": [float(x) for x in trace[i]]})
+        "terms": {
+            k: float(v[i]) for k, v in terms.items()
+        },
+        "reward_trace": [float(x) for x in trace[i]]
+    })
   return out

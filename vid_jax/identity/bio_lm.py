@@ -126,8 +126,7 @@ def fit(texts: Sequence[str], *, order: int = 4, breaks: str = "") -> CharLM:
   discounts = np.zeros((order,))
   higher = None  # (unique hashes, first positions) of order k + 1
   for k in range(order, 0, -1):
-    keys, first, raw = np.unique(hashes[k][pos], return_index=True,
-                                 return_counts=True)
+    keys, first, raw = np.unique(hashes[k][pos], return_index=True, return_counts=True)
     first = pos[first]
     if higher is None:
       counts = raw.astype(np.float64)
@@ -147,13 +146,11 @@ def fit(texts: Sequence[str], *, order: int = 4, breaks: str = "") -> CharLM:
     ctx_totals.append(np.bincount(c_inv, weights=counts))
     ctx_types.append(np.bincount(c_inv).astype(np.float64))
   rev = lambda xs: tuple(reversed(xs))
-  return CharLM(order, vocab, breaks, discounts, rev(gram_keys),
-                rev(gram_counts),
-                rev(ctx_keys), rev(ctx_totals), rev(ctx_types))
+  return CharLM(order, vocab, breaks, discounts, rev(gram_keys), rev(gram_counts), rev(ctx_keys),
+                rev(ctx_totals), rev(ctx_types))
 
 
-def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray
-            ) -> np.ndarray:
+def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
   """values[key == query], 0 where the query is absent."""
   if keys.shape[0] == 0:
     return np.zeros(query.shape, np.float64)
@@ -167,8 +164,7 @@ def _log_probs(lm: CharLM, ids: np.ndarray, targets: np.ndarray) -> np.ndarray:
   p = np.full(targets.shape, 1.0 / (len(lm.vocab) + 2))  # uniform floor
   for k in range(1, lm.order + 1):
     d = lm.discounts[k - 1]
-    count = _lookup(lm.gram_keys[k - 1], lm.gram_counts[k - 1],
-                    hashes[k][targets])
+    count = _lookup(lm.gram_keys[k - 1], lm.gram_counts[k - 1], hashes[k][targets])
     ctx = hashes[k - 1][targets - 1]
     total = _lookup(lm.ctx_keys[k - 1], lm.ctx_totals[k - 1], ctx)
     types = _lookup(lm.ctx_keys[k - 1], lm.ctx_types[k - 1], ctx)
@@ -178,8 +174,7 @@ def _log_probs(lm: CharLM, ids: np.ndarray, targets: np.ndarray) -> np.ndarray:
   return np.log(p)
 
 
-def score(lm: CharLM, texts: Sequence[str], *,
-          contexts: Sequence[str] | None = None) -> tuple:
+def score(lm: CharLM, texts: Sequence[str], *, contexts: Sequence[str] | None = None) -> tuple:
   """Log-probability of each text given an optional left context.
 
   Args:
@@ -201,8 +196,7 @@ def score(lm: CharLM, texts: Sequence[str], *,
     left = encode(lm, ctx)[0]
     left = left[-pad:] if pad else left[:0]
     body, scored = encode(lm, text)
-    seq = np.concatenate([np.zeros((pad - left.shape[0],), np.int64), left,
-                          body])
+    seq = np.concatenate([np.zeros((pad - left.shape[0],), np.int64), left, body])
     start = offset + pad
     targets.append(start + np.flatnonzero(scored))
     owner.append(np.full((int(scored.sum()),), m))

@@ -42,9 +42,8 @@ class SlotRefiner(NamedTuple):
   evals_per_step: int
 
 
-def slot_reinforce(*, population: int = 32, learning_rate: float = 0.3,
-                   entropy_weight: float = 0.0, normalize: bool = True
-                   ) -> SlotRefiner:
+def slot_reinforce(*, population: int = 32, learning_rate: float = 0.3, entropy_weight: float = 0.0,
+                   normalize: bool = True) -> SlotRefiner:
   """Factorised categorical policy over slot options, trained by REINFORCE.
 
   Minimises -E[A sum_s used_s log pi_s(c_s)] - entropy_weight H(pi) with Adam,
@@ -60,20 +59,17 @@ def slot_reinforce(*, population: int = 32, learning_rate: float = 0.3,
     The refiner.
   """
   if population < 2:
-    raise ValueError(
-        f"slot_reinforce: population must be >= 2, got {population}")
+    raise ValueError(f"slot_reinforce: population must be >= 2, got {population}")
   opt = optax.adam(learning_rate)
 
   def init(valid):
     logits = jnp.zeros(valid.shape, jnp.float32)
-    return SlotPolicyState(logits, opt.init(logits),
-                           jnp.zeros(valid.shape[:1], jnp.int32),
+    return SlotPolicyState(logits, opt.init(logits), jnp.zeros(valid.shape[:1], jnp.int32),
                            jnp.array(-jnp.inf, jnp.float32))
 
   def step(state, key, valid, objective):
     masked = jnp.where(valid, state.logits, -1e9)
-    c = jax.random.categorical(key, masked, shape=(population,) +
-                               valid.shape[:1]).astype(jnp.int32)  # [N, S]
+    c = jax.random.categorical(key, masked, shape=(population,) + valid.shape[:1]).astype(jnp.int32)  # [N, S]
     r, used = objective(c)
     adv = r - (jnp.sum(r) - r) / (population - 1)
     if normalize:
@@ -83,11 +79,9 @@ def slot_reinforce(*, population: int = 32, learning_rate: float = 0.3,
       logp = jax.nn.log_softmax(jnp.where(valid, logits, -1e9))  # [S, K]
       chosen = jnp.take_along_axis(logp[None], c[..., None], -1)[..., 0]
       entropy = -jnp.sum(jnp.where(valid, jnp.exp(logp) * logp, 0.0))
-      return (-jnp.mean(adv * jnp.sum(chosen * used, axis=-1)) -
-              entropy_weight * entropy)
+      return (-jnp.mean(adv * jnp.sum(chosen * used, axis=-1)) - entropy_weight * entropy)
 
-    updates, opt_state = opt.update(jax.grad(loss)(state.logits),
-                                    state.opt_state, state.logits)
+    updates, opt_state = opt.update(jax.grad(loss)(state.logits), state.opt_state, state.logits)
     i = jnp.argmax(r)
     better = r[i] > state.best_reward
     new = SlotPolicyState(optax.apply_updates(state.logits, updates), opt_state,
@@ -99,14 +93,14 @@ def slot_reinforce(*, population: int = 32, learning_rate: float = 0.3,
 
 
 @functools.cache
-def runner(population: int, learning_rate: float, entropy_weight: float,
-           iterations: int, weights: tuple) -> Callable[..., Any]:
+def runner(population: int, learning_rate: float, entropy_weight: float, iterations: int,
+           weights: tuple) -> Callable[..., Any]:
   """jit(vmap(request -> best choice, score, terms, mean-reward trace))."""
-  refiner = slot_reinforce(population=population, learning_rate=learning_rate,
-                           entropy_weight=entropy_weight)
+  refiner = slot_reinforce(population=population, learning_rate=learning_rate, entropy_weight=entropy_weight)
   score_fn = combine(TERMS, dict(weights), return_terms=True)
 
   def one(tab, key):
+
     def objective(c):  # [N, S]
       total, _ = score_fn(jax.vmap(assemble, (None, 0))(tab, c), c, tab)
       return total, tab.used[c[:, 0]]
@@ -115,8 +109,7 @@ def runner(population: int, learning_rate: float, entropy_weight: float,
       state, info = refiner.step(state, k, tab.valid, objective)
       return state, info["reward_mean"]
 
-    state, trace = jax.lax.scan(body, refiner.init(tab.valid),
-                                jax.random.split(key, iterations))
+    state, trace = jax.lax.scan(body, refiner.init(tab.valid), jax.random.split(key, iterations))
     best = state.best_choice[None]
     total, terms = score_fn(jax.vmap(assemble, (None, 0))(tab, best), best, tab)
     terms = {k: v[0] for k, v in terms.items()}

@@ -48,8 +48,14 @@ MAX_CHARS = 160
 MAX_KEYWORDS = 8
 NUM_OPTIONS = 16  # K: room for options per slot (and templates)
 MAX_PIECES = 16  # literal and slot pieces per template
-DEFAULT_WEIGHTS = {"fluency": 1.0, "coverage": 2.0, "agreement": 1.0,
-                   "taste": 1.0, "repetition": 1.0, "fits": 1.0}
+DEFAULT_WEIGHTS = {
+    "fluency": 1.0,
+    "coverage": 2.0,
+    "agreement": 1.0,
+    "taste": 1.0,
+    "repetition": 1.0,
+    "fits": 1.0
+}
 _S, _K, _P, _G = len(W.SLOTS), NUM_OPTIONS, MAX_PIECES, len(T.TAGS)
 
 
@@ -92,14 +98,12 @@ def assemble(tab: Tables, choice: Array) -> Features:
   s = jnp.arange(_S)
   con = jnp.where(u, tab.concept[s, choice], -1)  # [S]
   pair = (con[:, None] == con[None, :]) & (con[:, None] >= 0)
-  return Features(
-      logp=jnp.sum(tab.flu[t, p, idx]), nch=jnp.sum(tab.nch[t, p, idx]),
-      base=tab.base[t],
-      keywords=jnp.any(tab.kw[s, choice] & u[:, None], axis=0),
-      tags=jnp.sum(tab.tags[s, choice] * u[:, None], axis=0),
-      duplicates=jnp.sum(jnp.triu(pair, 1)).astype(jnp.float32),
-      taste=jnp.sum(u * tab.taste[s, choice]) / jnp.sum(u),
-      length=tab.lit_len[t] + jnp.sum(u * tab.opt_len[s, choice]))
+  return Features(logp=jnp.sum(tab.flu[t, p, idx]), nch=jnp.sum(tab.nch[t, p, idx]), base=tab.base[t],
+                  keywords=jnp.any(tab.kw[s, choice] & u[:, None],
+                                   axis=0), tags=jnp.sum(tab.tags[s, choice] * u[:, None], axis=0),
+                  duplicates=jnp.sum(jnp.triu(pair, 1)).astype(jnp.float32),
+                  taste=jnp.sum(u * tab.taste[s, choice]) / jnp.sum(u),
+                  length=tab.lit_len[t] + jnp.sum(u * tab.opt_len[s, choice]))
 
 
 # Reward terms in refiners.rl.rewards' (x, z, request) convention: x = Features [N],
@@ -137,5 +141,11 @@ def _fits(f, z, tab):
   return -jnp.maximum(f.length - MAX_CHARS, 0.0) / 10.0
 
 
-TERMS = {"fluency": _fluency, "coverage": _coverage, "agreement": _agreement,
-         "taste": _taste, "repetition": _repetition, "fits": _fits}
+TERMS = {
+    "fluency": _fluency,
+    "coverage": _coverage,
+    "agreement": _agreement,
+    "taste": _taste,
+    "repetition": _repetition,
+    "fits": _fits
+}

@@ -28,8 +28,7 @@ import re
 from vid_jax.identity import bio_tables as T
 from vid_jax.identity.locales import LOCALES
 
-SLOTS = ("template", "role", "interest", "interest2", "trait", "motto",
-         "place", "emoji", "nick")
+SLOTS = ("template", "role", "interest", "interest2", "trait", "motto", "place", "emoji", "nick")
 SLOT_INDEX = {name: i for i, name in enumerate(SLOTS)}
 
 TEMPLATES = {
@@ -85,9 +84,7 @@ TEMPLATES = {
     ),
 }
 # With a nickname, every template also exists with this prefix.
-NICK_PREFIX = {"en_US": "I'm {nick}. ", "zh_CN": "我是{nick}，",
-               "ja_JP": "{nick}／"}
-
+NICK_PREFIX = {"en_US": "I'm {nick}. ", "zh_CN": "我是{nick}，", "ja_JP": "{nick}／"}
 
 # ------------------------------------------------ word lists from packages
 
@@ -97,8 +94,7 @@ def _provider(kind: str, locale: str):
   return importlib.import_module(f"faker.providers.{kind}.{locale}").Provider
 
 
-_ZH_ROLE_END = ("师", "员", "经理", "总监", "主管", "专员", "顾问", "代表",
-                "编辑", "策划", "助理", "记者", "作家", "医生", "教师", "翻译",
+_ZH_ROLE_END = ("师", "员", "经理", "总监", "主管", "专员", "顾问", "代表", "编辑", "策划", "助理", "记者", "作家", "医生", "教师", "翻译",
                 "律师", "导演", "演员", "主播", "模特", "司机", "厨师")
 
 
@@ -107,15 +103,17 @@ def roles(locale: str) -> tuple:
   """Job titles from faker's job provider, filtered to short plain ones."""
   jobs = _provider("job", locale).jobs
   if locale == "en_US":
-    out = [j for j in jobs if not re.search(r"[,/()]", j) and len(j) <= 28
-           and not re.search(r" [A-Z][a-z]", j)]  # no "Civil Service x"
+    out = [
+        j for j in jobs if not re.search(r"[,/()]", j) and len(j) <= 28 and not re.search(r" [A-Z][a-z]", j)
+    ]  # no "Civil Service x"
     # "Sentence case" titles: lower-case the first letter unless an acronym.
-    return tuple(sorted({j if j[1:2].isupper() else j[0].lower() + j[1:]
-                         for j in out}))
+    return tuple(sorted({j if j[1:2].isupper() else j[0].lower() + j[1:] for j in out}))
   if locale == "zh_CN":
-    return tuple(sorted({j for j in jobs if 2 <= len(j) <= 6 and
-                         j.endswith(_ZH_ROLE_END) and
-                         not re.search(r"[/（）()A-Za-z]", j)}))
+    return tuple(
+        sorted({
+            j for j in jobs
+            if 2 <= len(j) <= 6 and j.endswith(_ZH_ROLE_END) and not re.search(r"[/（）()A-Za-z]", j)
+        }))
   return tuple(sorted({j for j in jobs if len(j) <= 7}))
 
 
@@ -127,8 +125,7 @@ def places(locale: str) -> tuple:
     return tuple(p.states)
   if locale == "zh_CN":
     return tuple(sorted(set(p.cities)))
-  return tuple(sorted(set(p.prefectures) | {c for c in p.cities
-                                            if len(c) <= 4}))
+  return tuple(sorted(set(p.prefectures) | {c for c in p.cities if len(c) <= 4}))
 
 
 @functools.cache
@@ -153,12 +150,10 @@ def lm_corpus(locale: str) -> tuple:
     company = _provider("company", locale)
     texts += [w for group in company.catch_phrase_words for w in group]
     texts += [w for group in company.bsWords for w in group]
-    texts += [re.sub(r"(?<=[a-z])(?=[A-Z])", " ", c)
-              for c in _provider("color", locale).all_colors]
+    texts += [re.sub(r"(?<=[a-z])(?=[A-Z])", " ", c) for c in _provider("color", locale).all_colors]
     texts += list(address.states) + list(person.first_names)
     topics = importlib.import_module("pydoc_data.topics").topics
-    texts += [line.strip() for key in sorted(topics)
-              for line in topics[key].split("\n") if line.strip()]
+    texts += [line.strip() for key in sorted(topics) for line in topics[key].split("\n") if line.strip()]
   elif locale == "zh_CN":
     texts += list(address.provinces) + list(address.cities)
     texts += list(address.districts) + list(address.countries)
@@ -189,8 +184,7 @@ def parse_template(template: str) -> tuple:
       name = slot[0].lower() + slot[1:]
       if name not in SLOT_INDEX or name == "template":
         raise ValueError(f"unknown slot {{{slot}}} in {template!r}")
-      if pieces and pieces[-1][0] == "slot" and "emoji" not in (
-          name, pieces[-1][1]):
+      if pieces and pieces[-1][0] == "slot" and "emoji" not in (name, pieces[-1][1]):
         raise ValueError(f"slots touch in {template!r}")
       pieces.append(("slot", name, slot[0].isupper()))
   return tuple(pieces)
@@ -232,13 +226,11 @@ _MAX_WORD = 12
 @functools.cache
 def _lexicon() -> frozenset:
   """CJK words of 2-12 characters: zh/ja package lists, our tables, function words."""
-  ours = [w for i in T.INTERESTS for loc in ("zh_CN", "ja_JP")
-          for w in T.interest_words(i, loc)]
+  ours = [w for i in T.INTERESTS for loc in ("zh_CN", "ja_JP") for w in T.interest_words(i, loc)]
   ours += [w for loc in ("zh_CN", "ja_JP") for w, _ in T.TRAITS[loc]]
   ours += list(T.FUNCTION_WORDS)
-  return frozenset(
-      w for w in lm_corpus("zh_CN") + lm_corpus("ja_JP") + tuple(ours)
-      if 2 <= len(w) <= _MAX_WORD and _CJK.match(w))
+  return frozenset(w for w in lm_corpus("zh_CN") + lm_corpus("ja_JP") + tuple(ours)
+                   if 2 <= len(w) <= _MAX_WORD and _CJK.match(w))
 
 
 def _max_match(run: str) -> list:
@@ -247,8 +239,7 @@ def _max_match(run: str) -> list:
   character."""
   lex, out, i = _lexicon(), [], 0
   while i < len(run):
-    m = next((m for m in range(min(_MAX_WORD, len(run) - i), 1, -1)
-              if run[i:i + m] in lex), 0)
+    m = next((m for m in range(min(_MAX_WORD, len(run) - i), 1, -1) if run[i:i + m] in lex), 0)
     if not m:
       kata = _KATAKANA.match(run, i)
       m = kata.end() - i if kata else 1

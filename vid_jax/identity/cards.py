@@ -29,7 +29,8 @@ def check_out_dir(out: str) -> str:
   if os.path.exists(out) and not os.path.isdir(out):
     raise UserError(f"--out={out} is a file; give a folder")
   if os.path.isdir(out) and os.listdir(out) and not os.path.exists(os.path.join(out, MARKER)):
-    raise UserError(f"--out={out} is a non-empty folder that holds no earlier design; give a new or empty folder")
+    raise UserError(
+        f"--out={out} is a non-empty folder that holds no earlier design; give a new or empty folder")
   parent = os.path.dirname(out)
   try:
     os.makedirs(parent, exist_ok=True)
@@ -68,9 +69,11 @@ def write_design(out: str, design) -> list[str]:
       name = f"{i:03d}"
       folder = os.path.join(tmp, name)
       os.makedirs(folder)
-      files = {"avatar.png": png_bytes(design.avatars[i]),
-               "avatar_256.png": png_bytes(upscale(design.avatars[i])),
-               "cover.png": png_bytes(design.covers[i])}
+      files = {
+          "avatar.png": png_bytes(design.avatars[i]),
+          "avatar_256.png": png_bytes(upscale(design.avatars[i])),
+          "cover.png": png_bytes(design.covers[i])
+      }
       for fname, data in files.items():
         with open(os.path.join(folder, fname), "wb") as f:
           f.write(data)

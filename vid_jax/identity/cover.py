@@ -88,8 +88,8 @@ class CoverOptions:
       raise UserError(f"feather={self.feather} must be in [0, height / 2 = {self.height // 2}]")
     if self.palette_size < 1 or self.palette_iters < 0 or self.seam_steps < 0:
       raise UserError("palette_size must be >= 1, palette_iters and seam_steps >= 0")
-    if not (0 <= self.recolour <= 1 and self.seam_lr > 0 and self.near_weight >= 0
-            and self.spread >= 0 and self.softness > 0 and self.texture >= 0):
+    if not (0 <= self.recolour <= 1 and self.seam_lr > 0 and self.near_weight >= 0 and self.spread >= 0 and
+            self.softness > 0 and self.texture >= 0):
       raise UserError("need 0 <= recolour <= 1, seam_lr > 0, near_weight >= 0, spread >= 0, "
                       "softness > 0, texture >= 0")
     return self
@@ -245,9 +245,9 @@ def _assemble(tiles, height: int):
   # repeat each edge pixel, so every tile would end flat and a seam would look smooth however
   # its tiles disagree.
   scale = (height - 1) / (r - 1)
-  up = jax.image.scale_and_translate(tiles.reshape(n * t, r, r, c), (n * t, height, height, c),
-                                     (1, 2), jnp.full((2,), scale), jnp.full((2,), 0.5 - 0.5 * scale),
-                                     "linear", antialias=False)
+  up = jax.image.scale_and_translate(tiles.reshape(n * t, r, r, c), (n * t, height, height, c), (1, 2),
+                                     jnp.full((2,), scale), jnp.full((2,), 0.5 - 0.5 * scale), "linear",
+                                     antialias=False)
   return up.reshape(n, t, height, height, c).transpose(0, 2, 1, 3, 4).reshape(n, height, t * height, c)
 
 
@@ -261,17 +261,20 @@ def tile_covers(generate: GenerateFn, key, z, y, pal, opts: CoverOptions):
   raw = _assemble(_render(generate, w, y), opts.height)
   coloured = palette_lib.recolour(raw, pal, strength=opts.recolour)
   covers = jnp.clip(feather_seams(coloured, opts.height, opts.feather), -1.0, 1.0)
-  info = {"latents": w, "seam_loss": trace,
-          "seam_gradients_start": _seam_pair(start, opts.height),
-          "seam_gradients_optimised": _seam_pair(raw, opts.height)}
+  info = {
+      "latents": w,
+      "seam_loss": trace,
+      "seam_gradients_start": _seam_pair(start, opts.height),
+      "seam_gradients_optimised": _seam_pair(raw, opts.height)
+  }
   return covers, info
 
 
 def pattern_covers(seeds, pal, weights, std, opts: CoverOptions):
   """The "pattern" cover: seeds [N] int, palette [N, k, 3], weights [N, k], the colours'
   spread std [N, k, 3] -> [N, H, W, 3] in [-1, 1] (vid_jax.identity.palette.pattern)."""
-  fn = functools.partial(palette_lib.pattern, height=opts.height, width=opts.width,
-                         softness=opts.softness, texture=opts.texture)
+  fn = functools.partial(palette_lib.pattern, height=opts.height, width=opts.width, softness=opts.softness,
+                         texture=opts.texture)
   return jax.vmap(fn)(seeds, pal, weights, std)
 
 
@@ -332,8 +335,8 @@ _cached_cover_fn = functools.lru_cache(maxsize=16)(_build_cover_fn)
 
 
 def make_covers(*, key, generate: GenerateFn | None, z, y, avatars, seeds, mode: str = DEFAULT_MODE,
-                height: int = 192, width: int = 576, seam_steps: int = CoverOptions.seam_steps,
-                style_fn=None, **options):
+                height: int = 192, width: int = 576, seam_steps: int = CoverOptions.seam_steps, style_fn=None,
+                **options):
   """Covers for N identities (compiled once per generate, options and batch shape: the jitted
   function is cached, keeping up to 16 generators alive).
 

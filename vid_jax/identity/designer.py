@@ -92,13 +92,28 @@ def load_designer_models(*, workdir: str, nickname_workdir: str, classifier_work
     # images take ~3 s here.
     references = originality.reference_set(models.config, num=reference_images)
   sources = {
-      "software": {name: _version(name) for name in ("vid_jax", "jax", "flax", "faker", "pypinyin")},
-      "avatar": {"path": workdir, "step": int(models.step), "attributes": list(models.attribute_names)},
-      "classifier": None if classifier is None else {"path": classifier_workdir,
-                                                    "attributes": list(classifier.attribute_names)},
-      "nickname": {"path": nickname_workdir, "step": int(nickname.step)},
-      "originality": None if references is None else {"images": int(references.features.shape[0]),
-                                                      "space": references.space},
+      "software": {
+          name: _version(name) for name in ("vid_jax", "jax", "flax", "faker", "pypinyin")
+      },
+      "avatar": {
+          "path": workdir,
+          "step": int(models.step),
+          "attributes": list(models.attribute_names)
+      },
+      "classifier":
+          None if classifier is None else {
+              "path": classifier_workdir,
+              "attributes": list(classifier.attribute_names)
+          },
+      "nickname": {
+          "path": nickname_workdir,
+          "step": int(nickname.step)
+      },
+      "originality":
+          None if references is None else {
+              "images": int(references.features.shape[0]),
+              "space": references.space
+          },
   }
   return DesignerModels(models, classifier, nickname, references, sources)
 
@@ -111,7 +126,8 @@ def _version(package: str) -> str:
 
 
 def make_wishes(models: DesignerModels, *, locales, keywords=(), attrs=(), avoid=(), style="none", num=1,
-                seed=0, taken=frozenset(), cover_mode=cover_lib.DEFAULT_MODE, refine_budget=REFINE_BUDGET) -> Wishes:
+                seed=0, taken=frozenset(), cover_mode=cover_lib.DEFAULT_MODE,
+                refine_budget=REFINE_BUDGET) -> Wishes:
   """Checks a request against the loaded models; one UserError naming the flag otherwise."""
   locales = tuple(locales)
   if not locales:
@@ -123,7 +139,8 @@ def make_wishes(models: DesignerModels, *, locales, keywords=(), attrs=(), avoid
     raise UserError(f"--keywords has {len(keywords)} words; give at most {MAX_KEYWORDS}")
   for k in keywords:
     if not k:
-      raise UserError("--keywords has an empty word; separate words by single commas, e.g. --keywords=cat,photo")
+      raise UserError(
+          "--keywords has an empty word; separate words by single commas, e.g. --keywords=cat,photo")
     if len(k) > MAX_KEYWORD_CHARS:
       raise UserError(f"--keywords: {k[:20]!r}... is {len(k)} characters; keep each word to "
                       f"{MAX_KEYWORD_CHARS}")
@@ -189,30 +206,34 @@ def design_identities(models: DesignerModels, wishes: Wishes) -> Design:
   locales = [wishes.locales[i % len(wishes.locales)] for i in range(n)]
   refine = wishes.refine_budget if models.classifier is not None else 0
   av, t_avatar = _timed(lambda: avatar_lib.design_avatars(
-      models.avatar, key=k_avatar, num=n, wanted=wishes.attrs, unwanted=wishes.avoid,
-      classifier=models.classifier, refine_budget=refine, style=wishes.style,
-      references=models.references))
+      models.avatar, key=k_avatar, num=n, wanted=wishes.attrs, unwanted=wishes.avoid, classifier=models.
+      classifier, refine_budget=refine, style=wishes.style, references=models.references))
   (nicks, nick_stats), t_nick = _timed(lambda: nickname_lib.design_nicknames(
-      models.nickname, key=k_nick, locales=locales, keywords=[list(wishes.keywords)] * n,
-      taken=wishes.taken))
+      models.nickname, key=k_nick, locales=locales, keywords=[list(wishes.keywords)] * n, taken=wishes.taken))
   shown = _shown_attributes(models, av)
-  bios, t_bio = _timed(lambda: bio_lib.design_bios(
-      key=k_bio, locales=locales, keywords=[list(wishes.keywords)] * n, attributes=shown,
-      nicknames=[x["display"] for x in nicks]))
+  bios, t_bio = _timed(
+      lambda: bio_lib.design_bios(key=k_bio, locales=locales, keywords=[list(wishes.keywords)] * n, attributes
+                                  =shown, nicknames=[x["display"] for x in nicks]))
   seeds = np.asarray([cover_lib.handle_seed(x["handle"]) for x in nicks], np.int32)
-  (covers, cover_info), t_cover = _timed(lambda: cover_lib.make_covers(
-      key=k_cover, generate=models.avatar.generate, z=av.z, y=av.y, avatars=av.raw, seeds=seeds,
-      mode=wishes.cover_mode))
+  (covers, cover_info
+  ), t_cover = _timed(lambda: cover_lib.make_covers(key=k_cover, generate=models.avatar.generate, z=av.z, y=av
+                                                    .y, avatars=av.raw, seeds=seeds, mode=wishes.cover_mode))
   if wishes.style != "none":
     covers = avatar_lib.style_lib.stylize(covers, wishes.style)
   covers = to_uint8(jax.device_get(covers))
   per = lambda t: round(1000.0 * t / n, 2)
   timings = {"avatar": per(t_avatar), "nickname": per(t_nick), "bio": per(t_bio), "cover": per(t_cover)}
   timings["total"] = round(sum(timings.values()), 2)
-  records = [_record(models, wishes, i, locales[i], av, nicks[i], bios[i], cover_info, covers.shape, timings)
-             for i in range(n)]
-  stats = {"nickname": nick_stats, "timings_ms_per_identity": timings,
-           "avatars_resampled": int(av.resampled.sum()), "num": n}
+  records = [
+      _record(models, wishes, i, locales[i], av, nicks[i], bios[i], cover_info, covers.shape, timings)
+      for i in range(n)
+  ]
+  stats = {
+      "nickname": nick_stats,
+      "timings_ms_per_identity": timings,
+      "avatars_resampled": int(av.resampled.sum()),
+      "num": n
+  }
   return Design(identities=records, avatars=to_uint8(av.images), covers=covers, stats=stats)
 
 
@@ -238,35 +259,60 @@ def _record(models, wishes, i, locale, av, nick, bio, cover_info, cover_shape, t
   originality_record = None
   if models.references is not None:
     originality_record = {
-        "space": av.space, "nearest_training_distance": round(float(av.nearest[i]), 4),
+        "space": av.space,
+        "nearest_training_distance": round(float(av.nearest[i]), 4),
         "typical_real_distance": round(float(av.typical), 4),
         "ratio": round(float(av.nearest[i]) / max(float(av.typical), 1e-12), 4),
-        "resampled": int(av.resampled[i])}
+        "resampled": int(av.resampled[i])
+    }
   return {
       "schema": SCHEMA_ID,
       "index": i,
       "seed": wishes.seed,
       "locale": locale,
-      "request": {"locales": list(wishes.locales), "keywords": list(wishes.keywords),
-                  "attrs": list(wishes.attrs), "not": list(wishes.avoid), "style": wishes.style},
-      "nickname": {"display": nick["display"], "handle": nick["handle"],
-                   "log_prob": round(float(nick["log_prob"]), 4)},
-      "bio": {"text": bio["text"], "keywords_covered": list(bio["keywords_covered"]),
-              "score": round(float(bio["score"]), 4)},
-      "avatar": {
-          "requested": avatar_lib.requested_dict(names, av.y[i], wishes.attrs, wishes.avoid),
-          "predicted": None if av.predicted is None else avatar_lib.predicted_dict(
-              models.classifier.attribute_names, av.predicted[i]),
-          "style": wishes.style,
-          "z": [round(float(v), 5) for v in av.z[i]],
-          "refined": av.reward is not None,
-          "reward": None if av.reward is None else round(float(av.reward[i]), 4),
-          "originality": originality_record,
-          "files": {"64": "avatar.png", "256": "avatar_256.png"},
+      "request": {
+          "locales": list(wishes.locales),
+          "keywords": list(wishes.keywords),
+          "attrs": list(wishes.attrs),
+          "not": list(wishes.avoid),
+          "style": wishes.style
       },
-      "cover": {"size": [int(cover_shape[2]), int(cover_shape[1])], "mode": wishes.cover_mode,
-                "palette": [_hex(c) for c in np.asarray(cover_info["palette"][i])],
-                "file": "cover.png"},
+      "nickname": {
+          "display": nick["display"],
+          "handle": nick["handle"],
+          "log_prob": round(float(nick["log_prob"]), 4)
+      },
+      "bio": {
+          "text": bio["text"],
+          "keywords_covered": list(bio["keywords_covered"]),
+          "score": round(float(bio["score"]), 4)
+      },
+      "avatar": {
+          "requested":
+              avatar_lib.requested_dict(names, av.y[i], wishes.attrs, wishes.avoid),
+          "predicted":
+              None if av.predicted is None else avatar_lib.predicted_dict(models.classifier.attribute_names,
+                                                                          av.predicted[i]),
+          "style":
+              wishes.style,
+          "z": [round(float(v), 5) for v in av.z[i]],
+          "refined":
+              av.reward is not None,
+          "reward":
+              None if av.reward is None else round(float(av.reward[i]), 4),
+          "originality":
+              originality_record,
+          "files": {
+              "64": "avatar.png",
+              "256": "avatar_256.png"
+          },
+      },
+      "cover": {
+          "size": [int(cover_shape[2]), int(cover_shape[1])],
+          "mode": wishes.cover_mode,
+          "palette": [_hex(c) for c in np.asarray(cover_info["palette"][i])],
+          "file": "cover.png"
+      },
       "models": models.sources,
       "timings_ms": timings,
   }

@@ -66,16 +66,26 @@ def _rows(kana: str, romaji: str) -> dict:
 
 # Hiragana (katakana are shifted onto these first) -> modified Hepburn.
 _KANA_ROMAJI = {
-    **_rows("あいうえお", "a i u e o"), **_rows("かきくけこ", "ka ki ku ke ko"),
-    **_rows("さしすせそ", "sa shi su se so"), **_rows("たちつてと", "ta chi tsu te to"),
-    **_rows("なにぬねの", "na ni nu ne no"), **_rows("はひふへほ", "ha hi fu he ho"),
-    **_rows("まみむめも", "ma mi mu me mo"), **_rows("やゆよ", "ya yu yo"),
-    **_rows("らりるれろ", "ra ri ru re ro"), **_rows("わゐゑを", "wa i e o"), "ん": "n",
-    **_rows("がぎぐげご", "ga gi gu ge go"), **_rows("ざじずぜぞ", "za ji zu ze zo"),
-    **_rows("だぢづでど", "da ji zu de do"), **_rows("ばびぶべぼ", "ba bi bu be bo"),
-    **_rows("ぱぴぷぺぽ", "pa pi pu pe po"), "ゔ": "vu", **_rows("ぁぃぅぇぉゎ", "a i u e o wa"),
+    **_rows("あいうえお", "a i u e o"),
+    **_rows("かきくけこ", "ka ki ku ke ko"),
+    **_rows("さしすせそ", "sa shi su se so"),
+    **_rows("たちつてと", "ta chi tsu te to"),
+    **_rows("なにぬねの", "na ni nu ne no"),
+    **_rows("はひふへほ", "ha hi fu he ho"),
+    **_rows("まみむめも", "ma mi mu me mo"),
+    **_rows("やゆよ", "ya yu yo"),
+    **_rows("らりるれろ", "ra ri ru re ro"),
+    **_rows("わゐゑを", "wa i e o"),
+    "ん": "n",
+    **_rows("がぎぐげご", "ga gi gu ge go"),
+    **_rows("ざじずぜぞ", "za ji zu ze zo"),
+    **_rows("だぢづでど", "da ji zu de do"),
+    **_rows("ばびぶべぼ", "ba bi bu be bo"),
+    **_rows("ぱぴぷぺぽ", "pa pi pu pe po"),
+    "ゔ": "vu",
+    **_rows("ぁぃぅぇぉゎ", "a i u e o wa"),
 }
-_SMALL_Y = {"ゃ": "a", "ゅ": "u", "ょ": "o"}      # kya, sha, cha, ja ...
+_SMALL_Y = {"ゃ": "a", "ゅ": "u", "ょ": "o"}  # kya, sha, cha, ja ...
 _SMALL_V = {"ぁ": "a", "ぃ": "i", "ぅ": "u", "ぇ": "e", "ぉ": "o"}  # fa, ti, she, we ... (loanwords)
 _VOWEL_KANA = set("あいうえおぁぃぅぇぉ")
 
@@ -134,8 +144,9 @@ def romanise(text: str, locale: str) -> str:
   kana: romaji; Latin letters and digits: themselves, accents dropped.
   """
   parts = []
-  for chunk in re.findall(r"[\u3040-\u30ff]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[^\u3040-\u30ff"
-                          r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", text):
+  for chunk in re.findall(
+      r"[\u3040-\u30ff]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[^\u3040-\u30ff"
+      r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", text):
     if _KANA.match(chunk[0]):
       parts.append(kana_to_romaji(chunk))
     elif _HAN.match(chunk[0]):

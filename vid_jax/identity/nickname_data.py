@@ -56,9 +56,9 @@ def _en_corpus() -> list[str]:
 
 
 _ZH_SURNAMES = 120  # the most common surnames, for 小王 / 老王
-_ZH_FORMS = 0.5     # share of the 小X / 阿X / XX / 老X forms in the corpus
+_ZH_FORMS = 0.5  # share of the 小X / 阿X / XX / 老X forms in the corpus
 _JA_SUFFIXES = ("ちゃん", "くん", "さん", "たん", "りん", "っち", "ぴょん")
-_JA_FORMS = 0.3     # share of the name + suffix forms in the corpus
+_JA_FORMS = 0.3  # share of the name + suffix forms in the corpus
 
 
 def _zh_corpus() -> list[str]:
@@ -67,8 +67,8 @@ def _zh_corpus() -> list[str]:
   common = list(_PersonZh.last_names)[:_ZH_SURNAMES]  # faker orders them by frequency
   forms = [p + c for c in chars for p in ("小", "阿")] + [c + c for c in chars]
   forms += [p + s for s in common for p in ("小", "老")]
-  return (given + _some(forms, _ZH_FORMS) + list(_CompanyZh.company_prefixes) + list(_AddressZh.districts)
-          + list(_LoremZh.word_list))
+  return (given + _some(forms, _ZH_FORMS) + list(_CompanyZh.company_prefixes) + list(_AddressZh.districts) +
+          list(_LoremZh.word_list))
 
 
 def _ja_corpus() -> list[str]:
@@ -147,15 +147,14 @@ def encode_names(names, locale_ids, *, vocab: Vocab, max_chars: int) -> np.ndarr
 class NicknameData:
   """Corpora, vocabulary and the split, all numpy / plain Python (host side)."""
   vocab: Vocab
-  train_names: dict      # locale -> tuple of training strings
-  heldout_names: dict    # locale -> tuple of held-out strings
-  train: np.ndarray      # int32 [N_train, max_chars + 2] (encode_names)
-  heldout: np.ndarray    # int32 [N_heldout, max_chars + 2]
+  train_names: dict  # locale -> tuple of training strings
+  heldout_names: dict  # locale -> tuple of held-out strings
+  train: np.ndarray  # int32 [N_train, max_chars + 2] (encode_names)
+  heldout: np.ndarray  # int32 [N_heldout, max_chars + 2]
   train_weights: np.ndarray  # float32 [N_train]: sampling probabilities (sum 1)
 
 
-def load_data(*, max_chars: int, heldout_fraction: float, seed: int,
-              locale_balance: float) -> NicknameData:
+def load_data(*, max_chars: int, heldout_fraction: float, seed: int, locale_balance: float) -> NicknameData:
   """Builds the corpora of every locale, the vocabulary (all their characters) and the split.
 
   Args:
@@ -181,7 +180,7 @@ def load_data(*, max_chars: int, heldout_fraction: float, seed: int,
     return encode_names(names, ids, vocab=vocab, max_chars=max_chars)
 
   sizes = np.array([len(train_names[loc]) for loc in LOCALES], np.float64)
-  share = sizes ** locale_balance / np.sum(sizes ** locale_balance)
+  share = sizes**locale_balance / np.sum(sizes**locale_balance)
   weights = np.concatenate([np.full(int(n), s / n) for n, s in zip(sizes, share)]).astype(np.float32)
   return NicknameData(vocab=vocab, train_names=train_names, heldout_names=heldout_names,
                       train=encode(train_names), heldout=encode(heldout_names),

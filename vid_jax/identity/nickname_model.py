@@ -141,8 +141,8 @@ def sample(params, key, locale_ids, forced, forced_mask, *, module: NicknameTran
     logits = jax.lax.dynamic_index_in_dim(logits, t, axis=1, keepdims=False)  # [B, V]
     logp = jax.nn.log_softmax(logits)
     blocked = never[None, :] | ((jnp.arange(module.vocab_size) == EOS)[None, :] & (t < eos_from)[:, None])
-    drawn = jax.random.categorical(jax.random.fold_in(key, t), jnp.where(blocked, -jnp.inf,
-                                                                       logits / temperature))
+    drawn = jax.random.categorical(jax.random.fold_in(key, t),
+                                   jnp.where(blocked, -jnp.inf, logits / temperature))
     tok = jnp.where(forced_mask[:, t], forced[:, t], drawn)
     tok = jnp.where(done, PAD, tok)
     lp = jnp.take_along_axis(logp, tok[:, None], axis=1)[:, 0]

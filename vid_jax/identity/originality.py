@@ -48,8 +48,8 @@ def _nearest(queries, references, exclude, *, chunk: int):
   def body(carry, inputs):
     best_d2, best_i = carry
     r, start = inputs
-    d2 = (q2[:, None] + jnp.sum(jnp.square(r), -1)[None, :]
-          - 2.0 * jnp.matmul(queries, r.T, precision=jax.lax.Precision.HIGHEST))  # [N, chunk]
+    d2 = (q2[:, None] + jnp.sum(jnp.square(r), -1)[None, :] -
+          2.0 * jnp.matmul(queries, r.T, precision=jax.lax.Precision.HIGHEST))  # [N, chunk]
     idx = start + jnp.arange(chunk)
     d2 = jnp.where((idx[None, :] >= m) | (idx[None, :] == exclude[:, None]), jnp.inf, d2)
     j = jnp.argmin(d2, axis=1)
@@ -86,8 +86,8 @@ def nearest_distances(queries, references, *, chunk: int = 1024, exclude=None):
                     f"{references.shape}")
   if references.shape[0] < 1 or chunk < 1:
     raise UserError("need at least one reference and chunk >= 1")
-  exclude = (jnp.full((queries.shape[0],), -1, jnp.int32) if exclude is None
-             else jnp.asarray(exclude, jnp.int32))
+  exclude = (jnp.full(
+      (queries.shape[0],), -1, jnp.int32) if exclude is None else jnp.asarray(exclude, jnp.int32))
   return _nearest(queries, references, exclude, chunk=min(chunk, references.shape[0]))
 
 
@@ -178,8 +178,7 @@ def reference_set(config, *, classifier=None, num: int | None = None, pixel_size
   """The ReferenceSet of the first `num` (default all) images the run of `config` trained on
   (training_images), in the classifier's feature space if one is given, else in pixels."""
   return reference_set_from_images(training_images(config, num=num), classifier=classifier,
-                                   pixel_size=pixel_size, num_typical=num_typical,
-                                   batch_size=batch_size)
+                                   pixel_size=pixel_size, num_typical=num_typical, batch_size=batch_size)
 
 
 def reference_set_from_images(images, *, classifier=None, pixel_size: int = PIXEL_SIZE,
@@ -191,8 +190,8 @@ def reference_set_from_images(images, *, classifier=None, pixel_size: int = PIXE
                     f"{images.shape}")
   space, fn = feature_fn(classifier, pixel_size=pixel_size)
   feats = eval_lib.compute_features(fn, images, batch_size=batch_size).astype(np.float32)
-  return ReferenceSet(features=feats, typical=typical_real_distance(feats, num=num_typical),
-                      space=space, feature_fn=fn)
+  return ReferenceSet(features=feats, typical=typical_real_distance(feats, num=num_typical), space=space,
+                      feature_fn=fn)
 
 
 def originality(refs: ReferenceSet, images, *, ratio: float = NEAR_COPY_RATIO) -> dict:
@@ -211,6 +210,10 @@ def originality(refs: ReferenceSet, images, *, ratio: float = NEAR_COPY_RATIO) -
   if images.dtype != jnp.uint8:
     images = eval_lib.to_uint8(images)
   dist, index = nearest_distances(refs.feature_fn(images), refs.features)
-  return {"distance": np.asarray(dist), "nearest": np.asarray(index), "typical": refs.typical,
-          "relative": np.asarray(dist) / max(refs.typical, 1e-12),
-          "near_copy": np.asarray(near_copy_mask(dist, refs.typical, ratio=ratio))}
+  return {
+      "distance": np.asarray(dist),
+      "nearest": np.asarray(index),
+      "typical": refs.typical,
+      "relative": np.asarray(dist) / max(refs.typical, 1e-12),
+      "near_copy": np.asarray(near_copy_mask(dist, refs.typical, ratio=ratio))
+  }

@@ -28,7 +28,7 @@ def check_images(images, name: str = "images") -> None:
 def _grid_pixels(images, max_pixels: int):
   """[N, H, W, 3] in [-1, 1] -> [N, P, 3] in [0, 1]: a strided grid of about max_pixels pixels."""
   n, h, w, _ = images.shape
-  stride = max(1, int((h * w / max_pixels) ** 0.5))
+  stride = max(1, int((h * w / max_pixels)**0.5))
   unit = (images[:, ::stride, ::stride, :].astype(jnp.float32) + 1.0) * 0.5
   return jnp.clip(unit, 0.0, 1.0).reshape(n, -1, 3)
 
@@ -130,7 +130,7 @@ def colour_histograms(images, *, bins: int = 8):
   pixels = _grid_pixels(images, HISTOGRAM_PIXELS)  # [N, P, 3]
   q = jnp.clip((pixels * bins).astype(jnp.int32), 0, bins - 1)
   flat = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]  # [N, P]
-  counts = jax.vmap(lambda f: jnp.bincount(f, length=bins ** 3))(flat)
+  counts = jax.vmap(lambda f: jnp.bincount(f, length=bins**3))(flat)
   return counts.astype(jnp.float32) / pixels.shape[1]
 
 
@@ -179,13 +179,13 @@ def _pattern_field(seed, height: int, width: int):
   # Wavy stripes: one direction, a slow sinusoidal warp.
   th = u(k[0], (), -1.2, 1.2)
   warp = u(k[1], (3,), 0.0, 1.0) * jnp.array([1.5, 2.0, 2 * jnp.pi])  # amplitude, freq, phase
-  stripes = jnp.sin(2 * jnp.pi * u(k[2], (), 1.5, 4.0) * (x * jnp.cos(th) + y * jnp.sin(th))
-                    + warp[0] * jnp.sin(2 * jnp.pi * warp[1] * x + warp[2]))
+  stripes = jnp.sin(2 * jnp.pi * u(k[2], (), 1.5, 4.0) * (x * jnp.cos(th) + y * jnp.sin(th)) +
+                    warp[0] * jnp.sin(2 * jnp.pi * warp[1] * x + warp[2]))
   # Interfering waves: four plane waves of random direction, frequency and phase.
   ang, freq, ph = u(k[3], (3, 4, 1, 1), 0.0, 1.0)
-  waves = jnp.sum(jnp.sin(2 * jnp.pi * (0.5 + 2 * freq) * (x * jnp.cos(2 * jnp.pi * ang)
-                                                           + y * jnp.sin(2 * jnp.pi * ang))
-                          + 2 * jnp.pi * ph), 0)
+  waves = jnp.sum(
+      jnp.sin(2 * jnp.pi * (0.5 + 2 * freq) *
+              (x * jnp.cos(2 * jnp.pi * ang) + y * jnp.sin(2 * jnp.pi * ang)) + 2 * jnp.pi * ph), 0)
   # Blobs: a dozen Gaussians of either sign over the banner.
   cx = u(k[4], (12, 1, 1), 0.0, width / height)
   cy = u(k[5], (12, 1, 1), 0.0, 1.0)
@@ -209,8 +209,7 @@ def _texture(seed, height: int, width: int):
   return jnp.sum(waves, -1) / jnp.sqrt(8.0)
 
 
-def pattern(seed, pal, weights, std, *, height: int, width: int, softness: float = 1.0,
-            texture: float = 1.0):
+def pattern(seed, pal, weights, std, *, height: int, width: int, softness: float = 1.0, texture: float = 1.0):
   """A pattern seeded by `seed`, drawn in a palette in the palette's proportions.
 
   Palette colours, ordered by luma, fill the quantile bands of a seeded field (_pattern_field),

@@ -14,14 +14,25 @@ config) is in vid_jax.evaluators. See docs/metrics.md for definitions and compar
 from vid_jax.metrics.attributes import attribute_agreement
 from vid_jax.metrics.diversity import pairwise_rms, real_same_attribute_diversity
 from vid_jax.metrics.features import compute_features, to_uint8
-from vid_jax.metrics.fid import (
-    default_kid_subset_size, feature_stats, fid_from_features, fid_kid, frechet_distance, kid)
-from vid_jax.metrics.inception import (
-    FEATURE_NAME as INCEPTION_FEATURE_NAME, Inception, InceptionV3, load_inception)
+from vid_jax.metrics.fid import (default_kid_subset_size, feature_stats, fid_from_features, fid_kid,
+                                 frechet_distance, kid)
+from vid_jax.metrics.inception import (FEATURE_NAME as INCEPTION_FEATURE_NAME, Inception, InceptionV3,
+                                       load_inception)
 
 __all__ = (
-    "attribute_agreement", "pairwise_rms", "real_same_attribute_diversity", "compute_features",
-    "to_uint8", "default_kid_subset_size", "feature_stats", "fid_from_features", "fid_kid",
-    "frechet_distance", "kid", "INCEPTION_FEATURE_NAME", "Inception", "InceptionV3",
+    "attribute_agreement",
+    "pairwise_rms",
+    "real_same_attribute_diversity",
+    "compute_features",
+    "to_uint8",
+    "default_kid_subset_size",
+    "feature_stats",
+    "fid_from_features",
+    "fid_kid",
+    "frechet_distance",
+    "kid",
+    "INCEPTION_FEATURE_NAME",
+    "Inception",
+    "InceptionV3",
     "load_inception",
 )

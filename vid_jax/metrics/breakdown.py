@@ -22,8 +22,7 @@ from typing import Sequence
 import numpy as np
 
 
-def rates_by_combination(requested, found, attribute_names: Sequence[str],
-                         targets: Sequence[str]) -> dict:
+def rates_by_combination(requested, found, attribute_names: Sequence[str], targets: Sequence[str]) -> dict:
   """Rate at which each target is found, overall and split by each other requested attribute.
 
   Args:
@@ -77,9 +76,13 @@ def latent_consistency(found) -> dict[str, float]:
   per_request = found.mean(axis=1)
   p = float(found.mean())
   latents = found.shape[1]
-  return {"rate": p, "requests": int(found.shape[0]), "latents": int(latents),
-          "all_found": float((per_request == 1).mean()),
-          "none_found": float((per_request == 0).mean()),
-          "mixed": float(((per_request > 0) & (per_request < 1)).mean()),
-          "independent_all_found": p ** latents,
-          "independent_none_found": (1 - p) ** latents}
+  return {
+      "rate": p,
+      "requests": int(found.shape[0]),
+      "latents": int(latents),
+      "all_found": float((per_request == 1).mean()),
+      "none_found": float((per_request == 0).mean()),
+      "mixed": float(((per_request > 0) & (per_request < 1)).mean()),
+      "independent_all_found": p**latents,
+      "independent_none_found": (1 - p)**latents
+  }

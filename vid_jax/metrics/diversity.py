@@ -21,7 +21,7 @@ def pairwise_rms(images) -> float:
     raise ValueError(f"pairwise_rms needs at least 2 images, got {len(x)}")
   x = x.reshape(len(x), -1)
   i, j = np.triu_indices(len(x), 1)
-  return float(np.mean(np.sqrt(np.mean((x[i] - x[j]) ** 2, axis=1))))
+  return float(np.mean(np.sqrt(np.mean((x[i] - x[j])**2, axis=1))))
 
 
 def grouped_pairwise_rms(images, num_groups: int) -> float:
@@ -46,5 +46,4 @@ def real_same_attribute_diversity(images_uint8, attrs, *, per_condition: int = P
   if not groups:
     return None
   images = np.asarray(images_uint8)
-  return float(np.mean([pairwise_rms(images[np.flatnonzero(inverse == g)[:per_condition]])
-                        for g in groups]))
+  return float(np.mean([pairwise_rms(images[np.flatnonzero(inverse == g)[:per_condition]]) for g in groups]))

@@ -34,8 +34,7 @@ def feature_stats(features) -> tuple[np.ndarray, np.ndarray]:
   """
   x = np.asarray(features, dtype=np.float64)
   if x.ndim != 2 or x.shape[0] < 2:
-    raise ValueError(
-        f"feature_stats needs features of shape [N >= 2, D], got {x.shape}")
+    raise ValueError(f"feature_stats needs features of shape [N >= 2, D], got {x.shape}")
   if not np.isfinite(x).all():
     raise ValueError("feature_stats: features contain NaN or inf")
   mu = x.mean(axis=0)
@@ -82,8 +81,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
   if sigma1.shape != (d, d) or sigma2.shape != (d, d):
     raise ValueError(f"frechet_distance: covariances must be [{d}, {d}], got "
                      f"{sigma1.shape} and {sigma2.shape}")
-  for name, a in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2),
-                  ("sigma2", sigma2)):
+  for name, a in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
     if not np.isfinite(a).all():
       raise ValueError(f"frechet_distance: {name} contains NaN or inf")
   # Symmetrise: covariances accumulated in pieces can be asymmetric in the last bit.
@@ -106,7 +104,7 @@ def fid_from_features(features1, features2) -> float:
 
 def _polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
   d = x.shape[1]
-  return (x @ y.T / d + 1.0) ** 3
+  return (x @ y.T / d + 1.0)**3
 
 
 def _mmd2_unbiased(k_xx: np.ndarray, k_yy: np.ndarray, k_xy: np.ndarray) -> float:
@@ -117,8 +115,8 @@ def _mmd2_unbiased(k_xx: np.ndarray, k_yy: np.ndarray, k_xy: np.ndarray) -> floa
   return float((sum_xx + sum_yy) / (m * (m - 1)) - 2.0 * k_xy.mean())
 
 
-def kid(features1, features2, *, num_subsets: int = 100,
-        subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+def kid(features1, features2, *, num_subsets: int = 100, subset_size: int = 1000,
+        seed: int = 0) -> tuple[float, float]:
   """Kernel inception distance: unbiased MMD^2, cubic polynomial kernel.
 
   As in Bińkowski et al. (2018) and clean-fid: `num_subsets` times, draw
@@ -151,7 +149,7 @@ def kid(features1, features2, *, num_subsets: int = 100,
     raise ValueError(f"kid: num_subsets must be >= 1, got {num_subsets}")
   rng = np.random.default_rng(seed)
   n1, n2 = x.shape[0], y.shape[0]
-  full = max(n1, n2) ** 2 <= _MAX_FULL_KERNEL_ENTRIES
+  full = max(n1, n2)**2 <= _MAX_FULL_KERNEL_ENTRIES
   if full:  # one big matmul, then gather subsets: far cheaper than per-subset kernels
     k_xx_all = _polynomial_kernel(x, x)
     k_yy_all = _polynomial_kernel(y, y)
@@ -161,13 +159,10 @@ def kid(features1, features2, *, num_subsets: int = 100,
     ix = rng.choice(n1, m, replace=False)
     iy = rng.choice(n2, m, replace=False)
     if full:
-      values[i] = _mmd2_unbiased(k_xx_all[np.ix_(ix, ix)],
-                                 k_yy_all[np.ix_(iy, iy)],
-                                 k_xy_all[np.ix_(ix, iy)])
+      values[i] = _mmd2_unbiased(k_xx_all[np.ix_(ix, ix)], k_yy_all[np.ix_(iy, iy)], k_xy_all[np.ix_(ix, iy)])
     else:
       xs, ys = x[ix], y[iy]
-      values[i] = _mmd2_unbiased(_polynomial_kernel(xs, xs),
-                                 _polynomial_kernel(ys, ys),
+      values[i] = _mmd2_unbiased(_polynomial_kernel(xs, xs), _polynomial_kernel(ys, ys),
                                  _polynomial_kernel(xs, ys))
   return float(values.mean()), float(values.std())
 
@@ -181,9 +176,8 @@ def default_kid_subset_size(n: int) -> int:
   return max(2, min(1000, n // 2))
 
 
-def fid_kid(features_a, features_b, *, kid_subset_size: int = 1000,
-            kid_num_subsets: int = 100, seed: int = 0) -> dict[str, float]:
+def fid_kid(features_a, features_b, *, kid_subset_size: int = 1000, kid_num_subsets: int = 100,
+            seed: int = 0) -> dict[str, float]:
   """{"fid", "kid_mean", "kid_std"} between two feature sets ([Na, D] and [Nb, D], float64)."""
-  mean, std = kid(features_a, features_b, num_subsets=kid_num_subsets,
-                  subset_size=kid_subset_size, seed=seed)
+  mean, std = kid(features_a, features_b, num_subsets=kid_num_subsets, subset_size=kid_subset_size, seed=seed)
   return {"fid": fid_from_features(features_a, features_b), "kid_mean": mean, "kid_std": std}

@@ -12,8 +12,8 @@ PROJECTIONS = ("pooled", "spatial")
 
 def batch_norm(train: bool, dtype):
   """D's BatchNorm (PyTorch's momentum 0.1 and eps 1e-5, DCGAN's N(1, 0.02) scale)."""
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                      scale_init=bn_scale_init, dtype=dtype)
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, scale_init=bn_scale_init,
+                      dtype=dtype)
 
 
 class Discriminator(nn.Module):
@@ -45,15 +45,15 @@ class Discriminator(nn.Module):
   aux_net: Any = None  # the attribute head's own feature network, or None: D's features (see above)
 
   @nn.compact
-  def __call__(self, x, attrs=None, *, train: bool, return_features: bool = False,
-               return_aux: bool = False, aux_rows: int | None = None):
+  def __call__(self, x, attrs=None, *, train: bool, return_features: bool = False, return_aux: bool = False,
+               aux_rows: int | None = None):
     stages = num_stages(self.resolution)
     if self.num_attributes and attrs is None:
       raise ValueError("a conditional discriminator needs attributes [B, num_attributes]")
     h = x
     features = []
     for i in range(stages):
-      h = Conv4(self.width * 2 ** i, impl=self.conv_impl, dtype=self.dtype)(h)
+      h = Conv4(self.width * 2**i, impl=self.conv_impl, dtype=self.dtype)(h)
       if i > 0:
         h = batch_norm(train, self.dtype)(h)
       h = nn.leaky_relu(h, 0.2)

@@ -46,12 +46,12 @@ _DN = ("NHWC", "HWIO", "NHWC")
 # Where the phase form of the transposed convolution beat the native op (2-core AVX-512 CPU,
 # batch 64: 16x16x128 -> 32x32x64 in 57-86 ms against 83-123 ms, measured under contention; it
 # lost on 4x4/8x8 inputs and on 3 output channels).
-UP_PHASE_MIN_SIZE = 16      # output height and width at least this
+UP_PHASE_MIN_SIZE = 16  # output height and width at least this
 UP_PHASE_MIN_FEATURES = 16  # and at least this many output channels
 DOWN_S2D_GRAD_MIN_SIZE = 16  # Conv4 input gradient via space-to-depth from this input size up
 # Quiet 2-core Xeon (AVX-512), 2026-12-01, batch 64, ms per pass (tools/bench/layers.py --forms):
 GRAD_K_PATCHES_MAX_CHANNELS = 4  # weight gradient as one patches matmul for RGB inputs (15-16 -> 5-6)
-GRAD_K_S2D_MIN_SIZE = 32    # weight gradient by space-to-depth taps in batch chunks (55-60 -> 35-37)
+GRAD_K_S2D_MIN_SIZE = 32  # weight gradient by space-to-depth taps in batch chunks (55-60 -> 35-37)
 GRAD_K_CHUNKS = 4
 # Winograd forms for the Conv4 input gradient (inputs up to this size) and weight gradient: 0 = off.
 # Single passes measured 10-30% faster on 8x8 maps in some runs and slower in others; in the
@@ -163,13 +163,13 @@ def _wino2x2(x, kernel):  # [B, H+1, W+1, C], [2, 2, C, D] -> [B, H, W, D]; H, W
   d = kernel.shape[-1]
   # Tile (t, s) reads x[2t:2t+3, 2s:2s+3]; sl[u][v] = its element (u, v) for every tile.
   sl = [[x[:, u:u + h:2, v:v + w:2, :] for v in range(3)] for u in range(3)]
-  rows = [_bt(*sl[u]) for u in range(3)]                       # along W: rows[u][v]
+  rows = [_bt(*sl[u]) for u in range(3)]  # along W: rows[u][v]
   v_ = [_bt(rows[0][v], rows[1][v], rows[2][v]) for v in range(3)]  # along H: v_[v][u]
   tiles = jnp.stack([v_[v][u] for u in range(3) for v in range(3)], 0).reshape(9, -1, c)
-  kr = [_gk(kernel[0, q], kernel[1, q]) for q in range(2)]        # along H: kr[q][u]
+  kr = [_gk(kernel[0, q], kernel[1, q]) for q in range(2)]  # along H: kr[q][u]
   u_ = jnp.stack([t for u in range(3) for t in _gk(kr[0][u], kr[1][u])], 0)  # [9, C, D]
   m = jnp.einsum("pnc,pcd->pnd", tiles, u_).reshape(3, 3, b, h // 2, w // 2, d)
-  r = (m[0] + m[1], m[1] + m[2])                                  # A^T along H
+  r = (m[0] + m[1], m[1] + m[2])  # A^T along H
   y = [jnp.stack([r[a][0] + r[a][1], r[a][1] + r[a][2]], 3) for a in range(2)]  # A^T along W
   return jnp.stack(y, 2).reshape(b, h, w, d)  # [B, H/2, a, W/2, e, D] -> [B, H, W, D]
 
@@ -296,7 +296,6 @@ def _conv_s2_bwd(res, g):
 
 _conv_s2.defvjp(_conv_s2_fwd, _conv_s2_bwd)
 
-
 # ----------------------------------------------------------------------------- public API
 
 
@@ -350,11 +349,11 @@ def conv4(x, kernel, *, stride: int, padding: int):
 
 class Layer(NamedTuple):
   """One 4x4 layer of the DCGAN pair, for tests and tools/bench/layers.py."""
-  name: str        # e.g. "G1 ConvT 4x4x512->8x8x256"
+  name: str  # e.g. "G1 ConvT 4x4x512->8x8x256"
   transposed: bool  # ConvT4 (generator) or Conv4 (discriminator)
   stride: int
   padding: int
-  size: int        # input height = width
+  size: int  # input height = width
   c_in: int
   c_out: int
 
@@ -362,7 +361,7 @@ class Layer(NamedTuple):
     """2 x multiply-adds of the forward pass (each gradient pass costs the same)."""
     # A transposed conv spreads every input pixel over 16 taps; a conv gathers 16 per output pixel.
     out = (self.size + 2 * self.padding - 4) // self.stride + 1
-    pixels = self.size ** 2 if self.transposed else out ** 2
+    pixels = self.size**2 if self.transposed else out**2
     return 2 * batch * pixels * 16 * self.c_in * self.c_out
 
 
@@ -370,19 +369,19 @@ def dcgan_layers(resolution: int, *, width: int = 64, z_dim: int = 100) -> list[
   """The 4x4 layers of vid_jax's DCGAN generator and discriminator at `resolution`."""
   stages = int(math.log2(resolution)) - 2
   layers = []
-  c = width * 2 ** (stages - 1)
+  c = width * 2**(stages - 1)
   layers.append(Layer(f"G0 ConvT 1x1x{z_dim}->4x4x{c}", True, 1, 0, 1, z_dim, c))
   size = 4
   for i in range(stages):
     c_out = 3 if i == stages - 1 else c // 2
-    layers.append(Layer(f"G{i + 1} ConvT {size}x{size}x{c}->{2 * size}x{2 * size}x{c_out}",
-                        True, 2, 1, size, c, c_out))
+    layers.append(
+        Layer(f"G{i + 1} ConvT {size}x{size}x{c}->{2 * size}x{2 * size}x{c_out}", True, 2, 1, size, c, c_out))
     size, c = 2 * size, c_out
   c = 3
   for i in range(stages):
-    c_out = width * 2 ** i
-    layers.append(Layer(f"D{i} Conv {size}x{size}x{c}->{size // 2}x{size // 2}x{c_out}",
-                        False, 2, 1, size, c, c_out))
+    c_out = width * 2**i
+    layers.append(
+        Layer(f"D{i} Conv {size}x{size}x{c}->{size // 2}x{size // 2}x{c_out}", False, 2, 1, size, c, c_out))
     size, c = size // 2, c_out
   layers.append(Layer(f"D{stages} Conv 4x4x{c}->1x1x1", False, 1, 0, 4, c, 1))
   return layers

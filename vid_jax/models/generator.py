@@ -94,7 +94,7 @@ class Generator(nn.Module):
         y = with_mlp_embedding(y, self.cond_hidden)
       h = jnp.concatenate([h, nn.Dense(self.z_dim, name="embed")(y)], axis=-1)
     h = h[:, None, None, :]  # [B, 1, 1, Z]
-    channels = self.width * 2 ** (stages - 1)
+    channels = self.width * 2**(stages - 1)
     h = ConvT4(channels, stride=1, padding=0, impl=self.conv_impl, dtype=self.dtype)(h)  # [B, 4, 4, C]
     norm = lambda: ConditionalBatchNorm(dtype=self.dtype, extra_shifts=self.norm_shifts)
     h = nn.relu(norm()(h, y, train=train))

@@ -75,9 +75,9 @@ class ConvT4(_Layer4):
 
   def native(self, x, kernel):
     pad = 4 - 1 - self.padding
-    return jax.lax.conv_transpose(
-        x, kernel, strides=(self.stride, self.stride), padding=((pad, pad), (pad, pad)),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return jax.lax.conv_transpose(x, kernel, strides=(self.stride, self.stride),
+                                  padding=((pad, pad), (pad, pad)),
+                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
   def fast(self, x, kernel):
     return fast_conv.conv_transpose4(x, kernel, stride=self.stride, padding=self.padding)
@@ -88,9 +88,8 @@ class Conv4(_Layer4):
 
   def native(self, x, kernel):
     p = self.padding
-    return jax.lax.conv_general_dilated(
-        x, kernel, window_strides=(self.stride, self.stride), padding=((p, p), (p, p)),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return jax.lax.conv_general_dilated(x, kernel, window_strides=(self.stride, self.stride),
+                                        padding=((p, p), (p, p)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
   def fast(self, x, kernel):
     return fast_conv.conv4(x, kernel, stride=self.stride, padding=self.padding)

@@ -49,11 +49,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Conv layers per block and their output widths.
 _BLOCKS = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
-VGG19_CONVS: tuple[str, ...] = tuple(
-    f"conv{b + 1}_{l + 1}" for b, (n, _) in enumerate(_BLOCKS) for l in range(n))
+VGG19_CONVS: tuple[str,
+                   ...] = tuple(f"conv{b + 1}_{l + 1}" for b, (n, _) in enumerate(_BLOCKS) for l in range(n))
 VGG19_WIDTHS: dict[str, int] = {
-    f"conv{b + 1}_{l + 1}": w for b, (n, w) in enumerate(_BLOCKS)
-    for l in range(n)}
+    f"conv{b + 1}_{l + 1}": w for b, (n, w) in enumerate(_BLOCKS) for l in range(n)
+}
 
 
 def _torchvision_index() -> dict[str, int]:
@@ -63,7 +63,7 @@ def _torchvision_index() -> dict[str, int]:
     for l in range(n):
       out[f"conv{b + 1}_{l + 1}"] = i
       i += 2  # conv, relu
-    i += 1    # max-pool
+    i += 1  # max-pool
   return out
 
 
@@ -77,8 +77,7 @@ def _input_width(name: str) -> int:
 
 def _layer_order(name: str) -> int:
   """Position of `convB_L` / `reluB_L` in the forward pass."""
-  return VGG19_CONVS.index("conv" + name[4:] if name.startswith("relu") else
-                           name)
+  return VGG19_CONVS.index("conv" + name[4:] if name.startswith("relu") else name)
 
 
 class VGG19(nn.Module):
@@ -90,16 +89,14 @@ class VGG19(nn.Module):
     pool: "max" (as trained) or "avg" (smoother for image synthesis, as in
       Gatys et al.).
   """
-  output_layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1",
-                                  "relu5_1")
+  output_layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
   pool: str = "max"
 
   @nn.compact
   def __call__(self, images: jax.Array) -> list[jax.Array]:
     """images: [B, H, W, 3] in [-1, 1] -> list of NHWC activations."""
     for name in self.output_layers:
-      if not (name[:4] in ("conv", "relu") and ("conv" + name[4:]) in
-              VGG19_WIDTHS):
+      if not (name[:4] in ("conv", "relu") and ("conv" + name[4:]) in VGG19_WIDTHS):
         raise UserError(f"unknown VGG-19 layer {name!r}; use names like "
                         "'relu3_1' or 'conv4_2'")
     if self.pool not in ("max", "avg"):
@@ -111,8 +108,7 @@ class VGG19(nn.Module):
     acts = {}
     for i, name in enumerate(VGG19_CONVS[:last + 1]):
       if i > 0 and name.endswith("_1"):  # each block after the first halves
-        x = (nn.max_pool if self.pool == "max" else nn.avg_pool)(
-            x, (2, 2), strides=(2, 2))
+        x = (nn.max_pool if self.pool == "max" else nn.avg_pool)(x, (2, 2), strides=(2, 2))
       x = nn.Conv(VGG19_WIDTHS[name], (3, 3), padding="SAME", name=name)(x)
       acts[name] = x
       x = nn.relu(x)
@@ -175,8 +171,7 @@ def load_vgg19_params(path: str) -> tuple[dict, tuple[str, ...]]:
     kernel = arrays[kkey].astype(np.float32)
     if torch_style:
       kernel = np.transpose(kernel, (2, 3, 1, 0))  # OIHW -> HWIO
-    params[name] = {"kernel": jnp.asarray(kernel),
-                    "bias": jnp.asarray(arrays[bkey].astype(np.float32))}
+    params[name] = {"kernel": jnp.asarray(kernel), "bias": jnp.asarray(arrays[bkey].astype(np.float32))}
     present.append(name)
   if not present:
     example = "features.0.weight" if torch_style else "conv1_1/kernel"

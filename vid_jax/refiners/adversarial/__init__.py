@@ -15,6 +15,5 @@ from vid_jax.refiners.adversarial.objectives import (away_from_attribute_loss, c
                                                      d_misclassification_loss, fakes_called_real_loss,
                                                      reals_called_fake_loss, toward_attribute_loss)
 from vid_jax.refiners.adversarial.robustness import d_accuracy, d_robustness_report, robustness_curve
-from vid_jax.refiners.adversarial.training import (d_input_attributes, default_config,
-                                                   hparams_from_config, num_perturbed, perturb_d_inputs,
-                                                   validate_config)
+from vid_jax.refiners.adversarial.training import (d_input_attributes, default_config, hparams_from_config,
+                                                   num_perturbed, perturb_d_inputs, validate_config)

@@ -37,7 +37,6 @@ NORMS = ("linf", "l2")
 # zero perturbation stays zero (same constant as foolbox).
 _TINY = 1e-12
 
-
 # ----------------------------------------------------------------- validation
 
 
@@ -96,7 +95,7 @@ def _random_start(key: Array, x: Array, eps: Array, norm: str) -> Array:
   direction = direction / jnp.maximum(_l2_norms(direction), _TINY)
   n = math.prod(x.shape[1:])
   u = jax.random.uniform(k_rad, (x.shape[0],) + (1,) * (x.ndim - 1), jnp.float32)
-  return (direction * u ** (1.0 / n)).astype(x.dtype) * eps
+  return (direction * u**(1.0 / n)).astype(x.dtype) * eps
 
 
 def _input_grad(loss_fn: LossFn, x: Array) -> Array:
@@ -107,9 +106,9 @@ def _input_grad(loss_fn: LossFn, x: Array) -> Array:
 # -------------------------------------------------------------------- attacks
 
 
-def pgd(loss_fn: LossFn, x: Array, key: Array | None, *, eps, step_size, num_steps: int,
-        norm: str = "linf", random_start: bool = True, clip_min: float = -1.0,
-        clip_max: float = 1.0, unroll: int | bool = 1) -> Array:
+def pgd(loss_fn: LossFn, x: Array, key: Array | None, *, eps, step_size, num_steps: int, norm: str = "linf",
+        random_start: bool = True, clip_min: float = -1.0, clip_max: float = 1.0,
+        unroll: int | bool = 1) -> Array:
   """Projected gradient ascent of `loss_fn` inside an eps-ball around `x`.
 
   Each step: `x += step_size * sign(g)` (L-inf) or `step_size * g / ||g||_2`
@@ -175,5 +174,5 @@ def fgsm(loss_fn: LossFn, x: Array, *, eps, norm: str = "linf", clip_min: float 
   Returns:
     x_adv, same shape and dtype as `x`.
   """
-  return pgd(loss_fn, x, None, eps=eps, step_size=eps, num_steps=1, norm=norm,
-             random_start=False, clip_min=clip_min, clip_max=clip_max)
+  return pgd(loss_fn, x, None, eps=eps, step_size=eps, num_steps=1, norm=norm, random_start=False,
+             clip_min=clip_min, clip_max=clip_max)

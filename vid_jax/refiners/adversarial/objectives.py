@@ -85,6 +85,7 @@ def cross_entropy_loss(logits_fn: Callable[[Array], Array], labels: Array) -> Lo
     logits_fn: inputs `[B, ...]` -> class logits `[B, K]`.
     labels: `[B]` int true classes.
   """
+
   def loss_fn(x):
     logp = jax.nn.log_softmax(logits_fn(x).astype(jnp.float32), axis=-1)  # [B, K]
     return -jnp.take_along_axis(logp, labels[:, None], axis=-1)[:, 0]

@@ -17,8 +17,8 @@ def d_accuracy(logits: Array, is_real: Array) -> Array:
 
 
 def robustness_curve(d_logits_fn, x, is_real, key, eps_grid, *, num_steps: int = 10,
-                     rel_step_size: float = 2.5, norm: str = "linf",
-                     clip_min: float = -1.0, clip_max: float = 1.0) -> dict[str, Array]:
+                     rel_step_size: float = 2.5, norm: str = "linf", clip_min: float = -1.0,
+                     clip_max: float = 1.0) -> dict[str, Array]:
   """D's accuracy on clean, FGSM and PGD inputs for every eps of a grid.
 
   Jittable (`eps_grid` traced; `lax.map` runs one eps at a time so memory
@@ -48,18 +48,17 @@ def robustness_curve(d_logits_fn, x, is_real, key, eps_grid, *, num_steps: int =
   def one(args):
     eps, k = args
     x_f = fgsm(loss_fn, x, eps=eps, norm=norm, clip_min=clip_min, clip_max=clip_max)
-    x_p = pgd(loss_fn, x, k, eps=eps, step_size=rel_step_size * eps / max(num_steps, 1),
-              num_steps=num_steps, norm=norm, random_start=True, clip_min=clip_min,
-              clip_max=clip_max)
+    x_p = pgd(loss_fn, x, k, eps=eps, step_size=rel_step_size * eps / max(num_steps, 1), num_steps=num_steps,
+              norm=norm, random_start=True, clip_min=clip_min, clip_max=clip_max)
     return d_accuracy(d_logits_fn(x_f), is_real), d_accuracy(d_logits_fn(x_p), is_real)
 
   acc_fgsm, acc_pgd = jax.lax.map(one, (eps_grid, keys))  # [E, B] each
   return {"clean": d_accuracy(d_logits_fn(x), is_real), "fgsm": acc_fgsm, "pgd": acc_pgd}
 
 
-def d_robustness_report(d_logits_fn, real, fake, key, eps_grid, *, real_attrs=None,
-                        fake_attrs=None, num_steps: int = 10, rel_step_size: float = 2.5,
-                        norm: str = "linf", batch_size: int = 64) -> dict[str, Any]:
+def d_robustness_report(d_logits_fn, real, fake, key, eps_grid, *, real_attrs=None, fake_attrs=None,
+                        num_steps: int = 10, rel_step_size: float = 2.5, norm: str = "linf",
+                        batch_size: int = 64) -> dict[str, Any]:
   """D's real-vs-fake accuracy under FGSM and PGD over an eps grid (host-level).
 
   Runs `robustness_curve` (one compilation) over fixed-size chunks of the
@@ -102,22 +101,30 @@ def d_robustness_report(d_logits_fn, real, fake, key, eps_grid, *, real_attrs=No
 
   @jax.jit
   def run_chunk(xc, rc, yc, k):
-    return robustness_curve(lambda v: d_logits_fn(v, yc), xc, rc, k, eps_arr,
-                            num_steps=num_steps, rel_step_size=rel_step_size, norm=norm)
+    return robustness_curve(lambda v: d_logits_fn(v, yc), xc, rc, k, eps_arr, num_steps=num_steps,
+                            rel_step_size=rel_step_size, norm=norm)
 
   parts = []
   for i, start in enumerate(range(0, x.shape[0], chunk)):
     sl = slice(start, start + chunk)
-    parts.append(jax.device_get(run_chunk(
-        x[sl], is_real[sl], None if y is None else y[sl], jax.random.fold_in(key, i))))
+    parts.append(
+        jax.device_get(run_chunk(x[sl], is_real[sl], None if y is None else y[sl], jax.random.fold_in(key,
+                                                                                                      i))))
   clean = np.concatenate([p["clean"] for p in parts])[:n]  # [N]
   fgsm_ok = np.concatenate([p["fgsm"] for p in parts], axis=1)[:, :n]  # [E, N]
   pgd_ok = np.concatenate([p["pgd"] for p in parts], axis=1)[:, :n]  # [E, N]
   is_real = is_real[:n]
 
   def split(ok):  # [..., N] -> mean accuracy over all / reals / fakes
-    return {"all": ok.mean(-1).tolist(), "real": ok[..., is_real].mean(-1).tolist(),
-            "fake": ok[..., ~is_real].mean(-1).tolist()}
+    return {
+        "all": ok.mean(-1).tolist(),
+        "real": ok[..., is_real].mean(-1).tolist(),
+        "fake": ok[..., ~is_real].mean(-1).tolist()
+    }
 
-  return {"eps": [float(e) for e in np.asarray(eps_grid)], "clean": split(clean),
-          "fgsm": split(fgsm_ok), "pgd": split(pgd_ok)}
+  return {
+      "eps": [float(e) for e in np.asarray(eps_grid)],
+      "clean": split(clean),
+      "fgsm": split(fgsm_ok),
+      "pgd": split(pgd_ok)
+  }

@@ -64,8 +64,7 @@ def d_input_attributes(real_attrs, fake_attrs, fraction: float):
   """
   k_real = num_perturbed(real_attrs.shape[0], fraction)
   k_fake = num_perturbed(fake_attrs.shape[0], fraction)
-  return jnp.concatenate([real_attrs[:k_real], fake_attrs[:k_fake].astype(real_attrs.dtype)],
-                         axis=0)
+  return jnp.concatenate([real_attrs[:k_real], fake_attrs[:k_fake].astype(real_attrs.dtype)], axis=0)
 
 
 def perturb_d_inputs(d_logits_fn, real, fake, key, *, norm, eps, step_size, num_steps, fraction):
@@ -110,8 +109,8 @@ def perturb_d_inputs(d_logits_fn, real, fake, key, *, norm, eps, step_size, num_
   x = jnp.concatenate([real[:k_real], fake[:k_fake].astype(real.dtype)], axis=0)  # [k_r+k_f, ...]
   is_real = jnp.arange(k_real + k_fake) < k_real  # [k_r+k_f]
   loss_fn = d_misclassification_loss(d_logits_fn, is_real)
-  x_adv = pgd(loss_fn, jax.lax.stop_gradient(x), key, eps=eps, step_size=step_size,
-              num_steps=num_steps, norm=norm, random_start=True)
+  x_adv = pgd(loss_fn, jax.lax.stop_gradient(x), key, eps=eps, step_size=step_size, num_steps=num_steps,
+              norm=norm, random_start=True)
   x_adv = jax.lax.stop_gradient(x_adv)
 
   def splice(orig, adv):

@@ -18,15 +18,14 @@ from vid_jax.refiners.rl.amortized import (AmortizedNet, AmortizedPolicy, Amorti
 from vid_jax.refiners.rl.base import Best, Objective, Refiner
 from vid_jax.refiners.rl.config import (METHODS, amortized_from_config, default_config, make_refiner,
                                         merged_config, validate_config)
-from vid_jax.refiners.rl.methods import (BestOfNState, ESState, GaussianParams, GradientState,
-                                         ReinforceState, best_of_n, evolution_strategies,
-                                         gaussian_kl_to_prior, gradient_ascent, reinforce,
-                                         score_function_gradient)
+from vid_jax.refiners.rl.methods import (BestOfNState, ESState, GaussianParams, GradientState, ReinforceState,
+                                         best_of_n, evolution_strategies, gaussian_kl_to_prior,
+                                         gradient_ascent, reinforce, score_function_gradient)
 from vid_jax.refiners.rl.preference import (PreferenceModel, fit_preference_model, preference,
                                             preference_score)
-from vid_jax.refiners.rl.rewards import (Request, RewardFn, attribute_hits, attribute_log_prob,
-                                         attributes, combine, cond_batch, make_request,
-                                         nearest_distance, prior, realism, uniqueness)
-from vid_jax.refiners.rl.runner import (RefineResult, latent_objective, make_refine_fn, num_steps,
-                                        refine, refine_requests, shard_requests)
+from vid_jax.refiners.rl.rewards import (Request, RewardFn, attribute_hits, attribute_log_prob, attributes,
+                                         combine, cond_batch, make_request, nearest_distance, prior, realism,
+                                         uniqueness)
+from vid_jax.refiners.rl.runner import (RefineResult, latent_objective, make_refine_fn, num_steps, refine,
+                                        refine_requests, shard_requests)
 from vid_jax.refiners.rl.task import Task, attribute_vector, cond_from_attributes, model_task

@@ -62,9 +62,8 @@ def request_features(request: Request) -> Array:
   return jnp.concatenate([request.want, request.avoid, request.cond], axis=-1)
 
 
-def amortized(*, hidden: int = 256, num_layers: int = 2,
-              learning_rate: float = 1e-3, init_log_std: float = -1.0,
-              kl_weight: float = 0.0, entropy_weight: float = 0.0,
+def amortized(*, hidden: int = 256, num_layers: int = 2, learning_rate: float = 1e-3,
+              init_log_std: float = -1.0, kl_weight: float = 0.0, entropy_weight: float = 0.0,
               samples_per_request: int = 8) -> AmortizedPolicy:
   """Amortised policy pi(z | noise, request) = N(mu(noise, request), std^2).
 
@@ -95,8 +94,7 @@ def amortized(*, hidden: int = 256, num_layers: int = 2,
   def init(key, z_dim, context_dim):
     net = AmortizedNet(z_dim, hidden, num_layers)
     variables = net.init(key, jnp.zeros((1, z_dim)), jnp.zeros((1, context_dim)))
-    params = {"net": variables["params"],
-              "log_std": jnp.full((z_dim,), init_log_std, jnp.float32)}
+    params = {"net": variables["params"], "log_std": jnp.full((z_dim,), init_log_std, jnp.float32)}
     return AmortizedState(params, opt.init(params), jnp.zeros((), jnp.int32))
 
   def mean_fn(params, noise, context):
@@ -110,8 +108,7 @@ def amortized(*, hidden: int = 256, num_layers: int = 2,
     noise = jax.random.normal(k_noise, (num, z_dim))
     mu = mean_fn(params, noise, context)
     if explore:
-      mu = mu + jnp.exp(params["log_std"]) * jax.random.normal(k_explore,
-                                                               mu.shape)
+      mu = mu + jnp.exp(params["log_std"]) * jax.random.normal(k_explore, mu.shape)
     return mu
 
   def train_step(state, key, requests, objective_fn):
@@ -131,26 +128,25 @@ def amortized(*, hidden: int = 256, num_layers: int = 2,
     def loss_fn(params):
       mu = jax.vmap(mean_fn, in_axes=(None, 0, 0))(params, noise, contexts)
       log_std = params["log_std"]
-      logp = jnp.sum(-0.5 * jnp.square((z - mu) / jnp.exp(log_std)) - log_std,
-                     axis=-1)  # [R, n]
+      logp = jnp.sum(-0.5 * jnp.square((z - mu) / jnp.exp(log_std)) - log_std, axis=-1)  # [R, n]
       kl = 0.5 * jnp.sum(jnp.square(mu - noise), axis=-1)  # [R, n]
-      return (-jnp.mean(adv * logp) + kl_weight * jnp.mean(kl) -
-              entropy_weight * jnp.sum(log_std))
+      return (-jnp.mean(adv * logp) + kl_weight * jnp.mean(kl) - entropy_weight * jnp.sum(log_std))
 
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = opt.update(grads, state.opt_state, params)
-    new_state = AmortizedState(optax.apply_updates(params, updates), opt_state,
-                               state.count + 1)
-    return new_state, {"loss": loss, "reward_mean": jnp.mean(r),
-                       "std_mean": jnp.mean(jnp.exp(params["log_std"]))}
+    new_state = AmortizedState(optax.apply_updates(params, updates), opt_state, state.count + 1)
+    return new_state, {
+        "loss": loss,
+        "reward_mean": jnp.mean(r),
+        "std_mean": jnp.mean(jnp.exp(params["log_std"]))
+    }
 
   return AmortizedPolicy(init, train_step, sample, samples_per_request)
 
 
-def train_amortized(policy: AmortizedPolicy, key: Array, *, z_dim: int,
-                    context_dim: int,
-                    sample_requests: Callable[[Array], Request],
-                    objective_fn: Callable[[Array, Request], Array],
+def train_amortized(policy: AmortizedPolicy, key: Array, *, z_dim: int, context_dim: int,
+                    sample_requests: Callable[[Array], Request], objective_fn: Callable[[Array, Request],
+                                                                                        Array],
                     steps: int) -> tuple[AmortizedState, dict]:
   """Trains an amortised policy on random requests; one jit, one `lax.scan`.
 
@@ -174,8 +170,7 @@ def train_amortized(policy: AmortizedPolicy, key: Array, *, z_dim: int,
 
     def body(state, key):
       k_req, k_step = jax.random.split(key)
-      return policy.train_step(state, k_step, sample_requests(k_req),
-                               objective_fn)
+      return policy.train_step(state, k_step, sample_requests(k_req), objective_fn)
 
     return jax.lax.scan(body, state, jax.random.split(k_train, steps))
 
@@ -187,8 +182,7 @@ class AmortizedUseState(NamedTuple):
   best: Best
 
 
-def amortized_refiner(policy: AmortizedPolicy, params: Any, *,
-                      population: int = 32) -> Refiner:
+def amortized_refiner(policy: AmortizedPolicy, params: Any, *, population: int = 32) -> Refiner:
   """Use-time refiner of a trained amortised policy: best of its draws.
 
   Args:
@@ -209,8 +203,9 @@ def amortized_refiner(policy: AmortizedPolicy, params: Any, *,
   def step(state, key, objective):
     z = policy.sample(params, key, state.context, population)
     r = objective(z).astype(jnp.float32)
-    return (AmortizedUseState(state.context, track_best(state.best, z, r)),
-            {"reward_mean": jnp.mean(r), "reward_max": jnp.max(r)})
+    return (AmortizedUseState(state.context, track_best(state.best, z, r)), {
+        "reward_mean": jnp.mean(r),
+        "reward_max": jnp.max(r)
+    })
 
   return Refiner(init, step, population)
-

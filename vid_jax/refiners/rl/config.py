@@ -21,23 +21,22 @@ METHODS = ("reinforce", "es", "amortized", "best_of_n", "gradient")
 def default_config() -> ml_collections.ConfigDict:
   """The refiner's hyper-parameters; equal to configs/refine_avatars.py (which explains each)."""
   c = ml_collections.ConfigDict()
-  c.weights = ml_collections.ConfigDict(dict(
-      realism=1.0, attributes=1.0, uniqueness=1.0, preference=0.0, prior=0.0))
+  c.weights = ml_collections.ConfigDict(
+      dict(realism=1.0, attributes=1.0, uniqueness=1.0, preference=0.0, prior=0.0))
   c.realism_kind = "log_sigmoid"
   c.attr_threshold = 0.0
   c.bank_size = 64
   c.budget = 512
   c.population = 32
-  c.reinforce = ml_collections.ConfigDict(dict(
-      learning_rate=0.1, init_log_std=0.0, min_log_std=-3.0, max_log_std=0.5, baseline="loo",
-      baseline_decay=0.9, normalize=True, kl_weight=0.01, entropy_weight=0.0))
-  c.es = ml_collections.ConfigDict(dict(
-      learning_rate=0.1, sigma=0.5, rank_shaping=True, kl_weight=0.01))
+  c.reinforce = ml_collections.ConfigDict(
+      dict(learning_rate=0.1, init_log_std=0.0, min_log_std=-3.0, max_log_std=0.5, baseline="loo",
+           baseline_decay=0.9, normalize=True, kl_weight=0.01, entropy_weight=0.0))
+  c.es = ml_collections.ConfigDict(dict(learning_rate=0.1, sigma=0.5, rank_shaping=True, kl_weight=0.01))
   c.gradient = ml_collections.ConfigDict(dict(chains=8, learning_rate=0.05, kl_weight=0.01))
-  c.amortized = ml_collections.ConfigDict(dict(
-      hidden=256, num_layers=2, learning_rate=1e-3, init_log_std=-1.0, kl_weight=0.01,
-      entropy_weight=0.0, train_steps=200, requests_per_step=16, samples_per_request=8,
-      mean_wanted=1.5, mean_avoided=0.5))
+  c.amortized = ml_collections.ConfigDict(
+      dict(hidden=256, num_layers=2, learning_rate=1e-3, init_log_std=-1.0, kl_weight=0.01,
+           entropy_weight=0.0, train_steps=200, requests_per_step=16, samples_per_request=8, mean_wanted=1.5,
+           mean_avoided=0.5))
   return c
 
 
@@ -66,11 +65,9 @@ def validate_config(cfg: ml_collections.ConfigDict) -> None:
   if cfg.bank_size < 0:
     raise _cfg_err("bank_size", cfg.bank_size, "must be >= 0")
   if cfg.reinforce.baseline not in ("loo", "ema", "none"):
-    raise _cfg_err("reinforce.baseline", cfg.reinforce.baseline,
-                   "use loo, ema or none")
+    raise _cfg_err("reinforce.baseline", cfg.reinforce.baseline, "use loo, ema or none")
   if cfg.reinforce.min_log_std > cfg.reinforce.max_log_std:
-    raise _cfg_err("reinforce.min_log_std", cfg.reinforce.min_log_std,
-                   "must be <= reinforce.max_log_std")
+    raise _cfg_err("reinforce.min_log_std", cfg.reinforce.min_log_std, "must be <= reinforce.max_log_std")
   if cfg.es.sigma <= 0:
     raise _cfg_err("es.sigma", cfg.es.sigma, "must be > 0")
   if cfg.gradient.chains < 1:
@@ -80,12 +77,10 @@ def validate_config(cfg: ml_collections.ConfigDict) -> None:
     if a[field] < 1:
       raise _cfg_err(f"amortized.{field}", a[field], "must be >= 1")
   if a.samples_per_request < 2:
-    raise _cfg_err("amortized.samples_per_request", a.samples_per_request,
-                   "must be >= 2")
+    raise _cfg_err("amortized.samples_per_request", a.samples_per_request, "must be >= 2")
 
 
-def merged_config(section: Optional[Mapping[str, Any]]
-                  ) -> ml_collections.ConfigDict:
+def merged_config(section: Optional[Mapping[str, Any]]) -> ml_collections.ConfigDict:
   """`default_config()` overridden by the fields of `section` (None: the defaults)."""
   cfg = default_config()
 
@@ -104,8 +99,7 @@ def merged_config(section: Optional[Mapping[str, Any]]
 
 
 def make_refiner(method: str, cfg: ml_collections.ConfigDict, *,
-                 amortized_model: Optional[tuple[AmortizedPolicy, Any]] = None
-                 ) -> Refiner:
+                 amortized_model: Optional[tuple[AmortizedPolicy, Any]] = None) -> Refiner:
   """The refiner for `method` with hparams from the refine config.
 
   Args:
@@ -136,8 +130,6 @@ def make_refiner(method: str, cfg: ml_collections.ConfigDict, *,
 def amortized_from_config(cfg: ml_collections.ConfigDict) -> AmortizedPolicy:
   """The amortised policy with hparams from the refine config."""
   a = cfg.amortized
-  return amortized(hidden=a.hidden, num_layers=a.num_layers,
-                   learning_rate=a.learning_rate, init_log_std=a.init_log_std,
-                   kl_weight=a.kl_weight, entropy_weight=a.entropy_weight,
+  return amortized(hidden=a.hidden, num_layers=a.num_layers, learning_rate=a.learning_rate,
+                   init_log_std=a.init_log_std, kl_weight=a.kl_weight, entropy_weight=a.entropy_weight,
                    samples_per_request=a.samples_per_request)
-

@@ -40,10 +40,8 @@ def gaussian_kl_to_prior(params: GaussianParams) -> Array:
   return 0.5 * jnp.sum(var + jnp.square(params.mean) - 1 - 2 * params.log_std)
 
 
-def score_function_gradient(params: GaussianParams, key: Array,
-                            objective: Objective, *, num_samples: int,
-                            baseline: str = "none"
-                            ) -> tuple[GaussianParams, GaussianParams]:
+def score_function_gradient(params: GaussianParams, key: Array, objective: Objective, *, num_samples: int,
+                            baseline: str = "none") -> tuple[GaussianParams, GaussianParams]:
   """Score-function (REINFORCE) estimate of grad E_{z~policy}[objective(z)].
 
   With z = mean + std * eps: d log p / d mean = eps / std and
@@ -70,15 +68,13 @@ def score_function_gradient(params: GaussianParams, key: Array,
   g_mean = r[:, None] * eps / std  # [N, Z]
   g_log_std = r[:, None] * (jnp.square(eps) - 1)  # [N, Z]
   se = lambda g: jnp.std(g, axis=0) / jnp.sqrt(num_samples)
-  return (GaussianParams(g_mean.mean(0), g_log_std.mean(0)),
-          GaussianParams(se(g_mean), se(g_log_std)))
+  return (GaussianParams(g_mean.mean(0), g_log_std.mean(0)), GaussianParams(se(g_mean), se(g_log_std)))
 
 
-def reinforce(*, population: int = 32, learning_rate: float = 0.1,
-              init_log_std: float = 0.0, min_log_std: float = -3.0,
-              max_log_std: float = 0.5, baseline: str = "loo",
-              baseline_decay: float = 0.9, normalize: bool = True,
-              kl_weight: float = 0.0, entropy_weight: float = 0.0) -> Refiner:
+def reinforce(*, population: int = 32, learning_rate: float = 0.1, init_log_std: float = 0.0,
+              min_log_std: float = -3.0, max_log_std: float = 0.5, baseline: str = "loo",
+              baseline_decay: float = 0.9, normalize: bool = True, kl_weight: float = 0.0,
+              entropy_weight: float = 0.0) -> Refiner:
   """Per-request diagonal Gaussian policy trained by REINFORCE.
 
   Minimises  -E[A log pi(z)] + kl_weight KL(pi || N(0,I)) - entropy_weight H(pi)
@@ -109,10 +105,8 @@ def reinforce(*, population: int = 32, learning_rate: float = 0.1,
 
   def init(key, z_dim, context=None):
     del key, context
-    params = GaussianParams(jnp.zeros((z_dim,), jnp.float32),
-                            jnp.full((z_dim,), init_log_std, jnp.float32))
-    return ReinforceState(params, opt.init(params), jnp.zeros(()),
-                          jnp.zeros((), jnp.int32), init_best(z_dim))
+    params = GaussianParams(jnp.zeros((z_dim,), jnp.float32), jnp.full((z_dim,), init_log_std, jnp.float32))
+    return ReinforceState(params, opt.init(params), jnp.zeros(()), jnp.zeros((), jnp.int32), init_best(z_dim))
 
   def step(state, key, objective):
     p = state.params
@@ -132,19 +126,20 @@ def reinforce(*, population: int = 32, learning_rate: float = 0.1,
       adv = adv / (jnp.std(r) + 1e-8)
     # Gradient of the loss in closed form (score of a diagonal Gaussian).
     g_mean = -jnp.mean(adv[:, None] * eps / std, axis=0) + kl_weight * p.mean
-    g_log_std = (-jnp.mean(adv[:, None] * (jnp.square(eps) - 1), axis=0) +
-                 kl_weight * (jnp.square(std) - 1) - entropy_weight)
+    g_log_std = (-jnp.mean(adv[:, None] * (jnp.square(eps) - 1), axis=0) + kl_weight * (jnp.square(std) - 1) -
+                 entropy_weight)
     grads = GaussianParams(g_mean, g_log_std)
     updates, opt_state = opt.update(grads, state.opt_state, p)
     new = optax.apply_updates(p, updates)
-    new = GaussianParams(new.mean,
-                         jnp.clip(new.log_std, min_log_std, max_log_std))
-    new_state = ReinforceState(
-        new, opt_state,
-        baseline_decay * ema + (1 - baseline_decay) * batch_mean,
-        state.count + 1, track_best(state.best, z, r))
-    info = {"reward_mean": batch_mean, "reward_max": jnp.max(r),
-            "std_mean": jnp.mean(std), "kl": gaussian_kl_to_prior(p)}
+    new = GaussianParams(new.mean, jnp.clip(new.log_std, min_log_std, max_log_std))
+    new_state = ReinforceState(new, opt_state, baseline_decay * ema + (1 - baseline_decay) * batch_mean,
+                               state.count + 1, track_best(state.best, z, r))
+    info = {
+        "reward_mean": batch_mean,
+        "reward_max": jnp.max(r),
+        "std_mean": jnp.mean(std),
+        "kl": gaussian_kl_to_prior(p)
+    }
     return new_state, info
 
   return Refiner(init, step, population)
@@ -159,9 +154,8 @@ class ESState(NamedTuple):
   best: Best
 
 
-def evolution_strategies(*, population: int = 32, learning_rate: float = 0.1,
-                         sigma: float = 0.5, rank_shaping: bool = True,
-                         kl_weight: float = 0.0) -> Refiner:
+def evolution_strategies(*, population: int = 32, learning_rate: float = 0.1, sigma: float = 0.5,
+                         rank_shaping: bool = True, kl_weight: float = 0.0) -> Refiner:
   """Antithetic evolution strategies on the mean of N(mean, sigma^2 I).
 
   Each step draws population/2 directions eps and evaluates mean +- sigma eps;
@@ -194,10 +188,8 @@ def evolution_strategies(*, population: int = 32, learning_rate: float = 0.1,
     r = objective(z).astype(jnp.float32)  # [P]
     f = centred_ranks(r) if rank_shaping else (r - r.mean()) / (r.std() + 1e-8)
     g = (f[:half] - f[half:]) @ eps / (population * sigma)  # [Z]
-    updates, opt_state = opt.update(-g + kl_weight * state.mean,
-                                    state.opt_state, state.mean)
-    new_state = ESState(optax.apply_updates(state.mean, updates), opt_state,
-                        track_best(state.best, z, r))
+    updates, opt_state = opt.update(-g + kl_weight * state.mean, state.opt_state, state.mean)
+    new_state = ESState(optax.apply_updates(state.mean, updates), opt_state, track_best(state.best, z, r))
     return new_state, {"reward_mean": jnp.mean(r), "reward_max": jnp.max(r)}
 
   return Refiner(init, step, population)
@@ -227,8 +219,10 @@ def best_of_n(*, population: int = 32) -> Refiner:
   def step(state, key, objective):
     z = jax.random.normal(key, (population,) + state.best.z.shape)
     r = objective(z).astype(jnp.float32)
-    return (BestOfNState(track_best(state.best, z, r)),
-            {"reward_mean": jnp.mean(r), "reward_max": jnp.max(r)})
+    return (BestOfNState(track_best(state.best, z, r)), {
+        "reward_mean": jnp.mean(r),
+        "reward_max": jnp.max(r)
+    })
 
   return Refiner(init, step, population)
 
@@ -239,8 +233,7 @@ class GradientState(NamedTuple):
   best: Best
 
 
-def gradient_ascent(*, chains: int = 8, learning_rate: float = 0.05,
-                    kl_weight: float = 0.0) -> Refiner:
+def gradient_ascent(*, chains: int = 8, learning_rate: float = 0.05, kl_weight: float = 0.0) -> Refiner:
   """Baseline: Adam ascent on z through the differentiable reward.
 
   Maximises r(z) - kl_weight |z|^2 / 2 from `chains` prior draws. One step is
@@ -275,4 +268,3 @@ def gradient_ascent(*, chains: int = 8, learning_rate: float = 0.05,
     return new_state, {"reward_mean": jnp.mean(r), "reward_max": jnp.max(r)}
 
   return Refiner(init, step, chains)
-

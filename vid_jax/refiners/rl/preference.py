@@ -39,10 +39,8 @@ def preference_score(params: Mapping[str, Any], features: Array) -> Array:
   return (h @ w + b)[..., 0]
 
 
-def fit_preference_model(features_a: Array, features_b: Array,
-                         prefer_a: Array, *, hidden: Sequence[int] = (),
-                         steps: int = 500, learning_rate: float = 0.05,
-                         l2: float = 1e-3,
+def fit_preference_model(features_a: Array, features_b: Array, prefer_a: Array, *, hidden: Sequence[int] = (),
+                         steps: int = 500, learning_rate: float = 0.05, l2: float = 1e-3,
                          key: Optional[Array] = None) -> PreferenceModel:
   """Fits a Bradley-Terry reward model to pairwise choices.
 
@@ -70,26 +68,20 @@ def fit_preference_model(features_a: Array, features_b: Array,
   prefer_a = jnp.asarray(prefer_a, jnp.float32)
   if (features_a.ndim != 2 or features_a.shape != features_b.shape or
       prefer_a.shape != features_a.shape[:1] or features_a.shape[0] == 0):
-    raise ValueError(
-        "fit_preference_model: need features_a, features_b [M, F] and "
-        f"prefer_a [M] with M > 0; got {features_a.shape}, "
-        f"{features_b.shape}, {prefer_a.shape}")
+    raise ValueError("fit_preference_model: need features_a, features_b [M, F] and "
+                     f"prefer_a [M] with M > 0; got {features_a.shape}, "
+                     f"{features_b.shape}, {prefer_a.shape}")
   key = jax.random.key(0) if key is None else key
-  params = _fit_preference(features_a, features_b, prefer_a, key,
-                           hidden=tuple(int(h) for h in hidden),
-                           steps=int(steps), learning_rate=float(learning_rate),
-                           l2=float(l2))
+  params = _fit_preference(features_a, features_b, prefer_a, key, hidden=tuple(int(h) for h in hidden),
+                           steps=int(steps), learning_rate=float(learning_rate), l2=float(l2))
   return PreferenceModel(params)
 
 
-@functools.partial(jax.jit, static_argnames=("hidden", "steps",
-                                             "learning_rate", "l2"))
-def _fit_preference(features_a, features_b, prefer_a, key, *, hidden, steps,
-                    learning_rate, l2):
+@functools.partial(jax.jit, static_argnames=("hidden", "steps", "learning_rate", "l2"))
+def _fit_preference(features_a, features_b, prefer_a, key, *, hidden, steps, learning_rate, l2):
   """The jitted body of `fit_preference_model` (init, then Adam in a scan)."""
   both = jnp.concatenate([features_a, features_b])
-  stats = {"mean": jnp.mean(both, axis=0),
-           "scale": jnp.std(both, axis=0) + 1e-6}
+  stats = {"mean": jnp.mean(both, axis=0), "scale": jnp.std(both, axis=0) + 1e-6}
   widths = [features_a.shape[1], *hidden, 1]
   layers = []
   for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
@@ -101,8 +93,7 @@ def _fit_preference(features_a, features_b, prefer_a, key, *, hidden, steps,
 
   def loss_fn(layers):
     params = {**stats, "layers": layers}
-    margin = (preference_score(params, features_a) -
-              preference_score(params, features_b))  # [M]
+    margin = (preference_score(params, features_a) - preference_score(params, features_b))  # [M]
     nll = optax.sigmoid_binary_cross_entropy(margin, prefer_a).mean()
     return nll + l2 * sum(jnp.sum(w * w) for w, _ in layers)
 
@@ -114,13 +105,11 @@ def _fit_preference(features_a, features_b, prefer_a, key, *, hidden, steps,
     updates, opt_state = opt.update(grads, opt_state, layers)
     return (optax.apply_updates(layers, updates), opt_state), None
 
-  (layers, _), _ = jax.lax.scan(step, (layers, opt.init(layers)), None,
-                                length=steps)
+  (layers, _), _ = jax.lax.scan(step, (layers, opt.init(layers)), None, length=steps)
   return {**stats, "layers": layers}
 
 
-def preference(features_fn: Callable[[Array], Array],
-               model: PreferenceModel) -> RewardFn:
+def preference(features_fn: Callable[[Array], Array], model: PreferenceModel) -> RewardFn:
   """A learned preference score as a reward term.
 
   Args:
@@ -136,5 +125,3 @@ def preference(features_fn: Callable[[Array], Array],
     return preference_score(model.params, features_fn(images))
 
   return term
-
-

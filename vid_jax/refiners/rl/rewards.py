@@ -44,9 +44,8 @@ class Request(NamedTuple):
   bank_mask: Array
 
 
-def make_request(*, want: Array, avoid: Optional[Array] = None,
-                 cond: Optional[Array] = None, bank: Optional[Array] = None,
-                 bank_mask: Optional[Array] = None,
+def make_request(*, want: Array, avoid: Optional[Array] = None, cond: Optional[Array] = None,
+                 bank: Optional[Array] = None, bank_mask: Optional[Array] = None,
                  feature_dim: int = 1) -> Request:
   """Builds a `Request`, filling absent parts with empty/neutral values.
 
@@ -62,10 +61,8 @@ def make_request(*, want: Array, avoid: Optional[Array] = None,
     The request, every leaf float32.
   """
   want = jnp.asarray(want, jnp.float32)
-  avoid = jnp.zeros_like(want) if avoid is None else jnp.asarray(
-      avoid, jnp.float32)
-  cond = jnp.zeros((0,), jnp.float32) if cond is None else jnp.asarray(
-      cond, jnp.float32)
+  avoid = jnp.zeros_like(want) if avoid is None else jnp.asarray(avoid, jnp.float32)
+  cond = jnp.zeros((0,), jnp.float32) if cond is None else jnp.asarray(cond, jnp.float32)
   if bank is None:
     bank = jnp.zeros((1, feature_dim), jnp.float32)
     bank_mask = jnp.zeros((1,), jnp.float32)
@@ -85,8 +82,7 @@ def cond_batch(request: Request, batch: int) -> Optional[Array]:
 # ----------------------------------------------------------------- terms
 
 
-def realism(d_logits_fn: Callable[[Array, Optional[Array]], Array], *,
-            kind: str = "log_sigmoid") -> RewardFn:
+def realism(d_logits_fn: Callable[[Array, Optional[Array]], Array], *, kind: str = "log_sigmoid") -> RewardFn:
   """Realism from the discriminator's logit.
 
   Args:
@@ -122,12 +118,10 @@ def attribute_log_prob(logits: Array, want: Array, avoid: Array) -> Array:
     [B] sum_a want_a log p(a) + avoid_a log (1 - p(a)).
   """
   logits = logits.astype(jnp.float32)
-  return (jax.nn.log_sigmoid(logits) @ want +
-          jax.nn.log_sigmoid(-logits) @ avoid)
+  return (jax.nn.log_sigmoid(logits) @ want + jax.nn.log_sigmoid(-logits) @ avoid)
 
 
-def attribute_hits(logits: Array, want: Array, avoid: Array, *,
-                   threshold: float = 0.0) -> Array:
+def attribute_hits(logits: Array, want: Array, avoid: Array, *, threshold: float = 0.0) -> Array:
   """Whether every wanted attribute is detected and every unwanted one is not.
 
   Args:
@@ -195,8 +189,7 @@ def uniqueness(features_fn: Callable[[Array], Array]) -> RewardFn:
 
   def term(images, z, request):
     del z
-    return nearest_distance(features_fn(images), request.bank,
-                            request.bank_mask)
+    return nearest_distance(features_fn(images), request.bank, request.bank_mask)
 
   return term
 
@@ -240,5 +233,3 @@ def combine(terms: Mapping[str, RewardFn], weights: Mapping[str, float], *,
     return (total, values) if return_terms else total
 
   return reward
-
-

@@ -38,16 +38,14 @@ def num_steps(refiner: Refiner, budget: int) -> int:
   """Steps that fit in `budget` generator evaluations (ValueError if none)."""
   steps = int(budget) // refiner.evals_per_step
   if steps < 1:
-    raise ValueError(
-        f"budget {budget} is below one step ({refiner.evals_per_step} "
-        f"generator evaluations); raise the budget to at least "
-        f"{refiner.evals_per_step}")
+    raise ValueError(f"budget {budget} is below one step ({refiner.evals_per_step} "
+                     f"generator evaluations); raise the budget to at least "
+                     f"{refiner.evals_per_step}")
   return steps
 
 
-def refine(refiner: Refiner, key: Array, objective: Objective, *, z_dim: int,
-           budget: int, context: Optional[Array] = None
-           ) -> tuple[RefineResult, Any]:
+def refine(refiner: Refiner, key: Array, objective: Objective, *, z_dim: int, budget: int,
+           context: Optional[Array] = None) -> tuple[RefineResult, Any]:
   """Runs a refiner on one objective for `budget` evaluations in a `lax.scan`.
 
   Args:
@@ -69,15 +67,13 @@ def refine(refiner: Refiner, key: Array, objective: Objective, *, z_dim: int,
     state, info = refiner.step(state, key, objective)
     return state, (state.best.reward, state.best.z, info)
 
-  state, (curve, z_curve, info) = jax.lax.scan(
-      body, state, jax.random.split(k_steps, steps))
+  state, (curve, z_curve, info) = jax.lax.scan(body, state, jax.random.split(k_steps, steps))
   result = RefineResult(state.best.z, state.best.reward, curve, z_curve,
                         jnp.int32(steps * refiner.evals_per_step), info)
   return result, state
 
 
-def latent_objective(generate_fn: Callable[[Array, Optional[Array]], Array],
-                     reward_fn: rewards.RewardFn,
+def latent_objective(generate_fn: Callable[[Array, Optional[Array]], Array], reward_fn: rewards.RewardFn,
                      request: Request) -> Objective:
   """The reward of latents for one request: z [N, Z] -> [N].
 
@@ -97,11 +93,9 @@ def latent_objective(generate_fn: Callable[[Array, Optional[Array]], Array],
   return objective
 
 
-def make_refine_fn(refiner: Refiner, *,
-                   generate_fn: Callable[[Array, Optional[Array]], Array],
-                   reward_fn: rewards.RewardFn, z_dim: int, budget: int,
-                   chunk_size: Optional[int] = None
-                   ) -> Callable[[Array, Request], RefineResult]:
+def make_refine_fn(refiner: Refiner, *, generate_fn: Callable[[Array, Optional[Array]],
+                                                              Array], reward_fn: rewards.RewardFn, z_dim: int,
+                   budget: int, chunk_size: Optional[int] = None) -> Callable[[Array, Request], RefineResult]:
   """Refinement of a batch of requests: (keys [R], requests [R]) -> result [R].
 
   Not jitted, so callers can wrap it (e.g. `chex.assert_max_traces`) first.
@@ -123,14 +117,12 @@ def make_refine_fn(refiner: Refiner, *,
 
   def refine_one(key, request):
     objective = latent_objective(generate_fn, reward_fn, request)
-    result, _ = refine(refiner, key, objective, z_dim=z_dim, budget=budget,
-                       context=request_features(request))
+    result, _ = refine(refiner, key, objective, z_dim=z_dim, budget=budget, context=request_features(request))
     return result
 
   if chunk_size is None:
     return jax.vmap(refine_one)
-  return lambda keys, requests: jax.lax.map(
-      lambda a: refine_one(*a), (keys, requests), batch_size=chunk_size)
+  return lambda keys, requests: jax.lax.map(lambda a: refine_one(*a), (keys, requests), batch_size=chunk_size)
 
 
 def shard_requests(mesh: jax.sharding.Mesh, *trees: Any) -> Any:
@@ -142,15 +134,13 @@ def shard_requests(mesh: jax.sharding.Mesh, *trees: Any) -> Any:
                        f"'data' axis of size {size}; use a multiple of {size}")
   # The refine loop is written for automatic (GSPMD) partitioning; an
   # explicit-axes mesh (jax.make_mesh's default) is re-made with Auto axes.
-  auto = jax.sharding.Mesh(mesh.devices, mesh.axis_names,
-                           axis_types=(AxisType.Auto,) * len(mesh.axis_names))
+  auto = jax.sharding.Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
   return jax.device_put(trees, NamedSharding(auto, PartitionSpec("data")))
 
 
 def refine_requests(refiner: Refiner, keys: Array, requests: Request, *,
-                    generate_fn: Callable[[Array, Optional[Array]], Array],
-                    reward_fn: rewards.RewardFn, z_dim: int, budget: int,
-                    mesh: Optional[jax.sharding.Mesh] = None,
+                    generate_fn: Callable[[Array, Optional[Array]], Array], reward_fn: rewards.RewardFn,
+                    z_dim: int, budget: int, mesh: Optional[jax.sharding.Mesh] = None,
                     chunk_size: Optional[int] = None) -> RefineResult:
   """Refines many requests in one jit (vmap inside, scan per request).
 
@@ -169,11 +159,9 @@ def refine_requests(refiner: Refiner, keys: Array, requests: Request, *,
   Returns:
     Batched RefineResult [R].
   """
-  fn = jax.jit(make_refine_fn(refiner, generate_fn=generate_fn,
-                              reward_fn=reward_fn, z_dim=z_dim, budget=budget,
-                              chunk_size=chunk_size))
+  fn = jax.jit(
+      make_refine_fn(refiner, generate_fn=generate_fn, reward_fn=reward_fn, z_dim=z_dim, budget=budget,
+                     chunk_size=chunk_size))
   if mesh is not None:
     keys, requests = shard_requests(mesh, keys, requests)
   return fn(keys, requests)
-
-

@@ -17,12 +17,11 @@ from vid_jax.data.attributes import ATTRIBUTE_NAMES
 from vid_jax.data.attributes import NUM_ATTRIBUTES
 from vid_jax.errors import UserError
 from vid_jax.refiners.rl.preference import fit_preference_model, preference
-from vid_jax.refiners.rl.rewards import (Array, Request, attribute_hits, attributes, combine,
-                                         make_request, prior, realism, uniqueness)
+from vid_jax.refiners.rl.rewards import (Array, Request, attribute_hits, attributes, combine, make_request,
+                                         prior, realism, uniqueness)
 
 
-def attribute_vector(names: Sequence[str], *, flag: str = "--attrs"
-                     ) -> np.ndarray:
+def attribute_vector(names: Sequence[str], *, flag: str = "--attrs") -> np.ndarray:
   """{0, 1} vector [40] over ATTRIBUTE_NAMES with `names` set.
 
   Raises:
@@ -83,10 +82,8 @@ def _scatter_logits(logits: Array, index: np.ndarray) -> Array:
   return out.at[..., index].set(logits.astype(jnp.float32))
 
 
-def model_task(models: Any, classifier: Any = None, *,
-               cfg: ml_collections.ConfigDict, key: Array,
-               preference_pairs: Optional[tuple[Array, Array, Array]] = None
-               ) -> Task:
+def model_task(models: Any, classifier: Any = None, *, cfg: ml_collections.ConfigDict, key: Array,
+               preference_pairs: Optional[tuple[Array, Array, Array]] = None) -> Task:
   """Builds generation, reward and request functions from loaded models.
 
   Requests live in the 40-attribute CelebA space (ATTRIBUTE_NAMES order);
@@ -110,22 +107,18 @@ def model_task(models: Any, classifier: Any = None, *,
   cond_names = tuple(models.attribute_names)
   cond_index = np.asarray([ATTRIBUTE_INDEX[n] for n in cond_names], np.int32)
   if models.attribute_marginals is not None:
-    cond_default = (np.asarray(models.attribute_marginals) > 0.5).astype(
-        np.float32)
+    cond_default = (np.asarray(models.attribute_marginals) > 0.5).astype(np.float32)
   else:
     cond_default = np.zeros((len(cond_names),), np.float32)
-  cond_fn = functools.partial(cond_from_attributes, cond_index=cond_index,
-                              cond_default=cond_default)
+  cond_fn = functools.partial(cond_from_attributes, cond_index=cond_index, cond_default=cond_default)
   generate_fn = models.generate
 
   if classifier is not None:
     missing = [n for n in classifier.attribute_names if n not in ATTRIBUTE_INDEX]
     if missing:
       raise UserError(f"classifier attributes {missing} are not CelebA names")
-    clf_index = np.asarray([ATTRIBUTE_INDEX[n] for n in
-                            classifier.attribute_names], np.int32)
-    logits_fn = lambda images: _scatter_logits(classifier.logits(images),
-                                               clf_index)
+    clf_index = np.asarray([ATTRIBUTE_INDEX[n] for n in classifier.attribute_names], np.int32)
+    logits_fn = lambda images: _scatter_logits(classifier.logits(images), clf_index)
     features_fn = classifier.features
     coverage = np.zeros((NUM_ATTRIBUTES,), np.float32)
     coverage[clf_index] = 1.0
@@ -135,14 +128,12 @@ def model_task(models: Any, classifier: Any = None, *,
     coverage[cond_index] = 1.0
 
     def features_fn(images):
-      attrs = (None if not cond_names else
-               jnp.zeros((images.shape[0], len(cond_names)), jnp.float32))
+      attrs = (None if not cond_names else jnp.zeros((images.shape[0], len(cond_names)), jnp.float32))
       _, feats = models.discriminate(images, attrs, return_features=True)
       return jnp.mean(feats[-1].astype(jnp.float32), axis=(1, 2))  # [B, C]
 
   terms = {
-      "realism": realism(models.discriminate,
-                                    kind=cfg.realism_kind),
+      "realism": realism(models.discriminate, kind=cfg.realism_kind),
       "uniqueness": uniqueness(features_fn),
       "prior": prior,
   }
@@ -159,8 +150,7 @@ def model_task(models: Any, classifier: Any = None, *,
 
   if preference_pairs is not None:
     z_a, z_b, prefer_a = preference_pairs
-    model = fit_preference_model(embed(jnp.asarray(z_a)),
-                                            embed(jnp.asarray(z_b)), prefer_a)
+    model = fit_preference_model(embed(jnp.asarray(z_a)), embed(jnp.asarray(z_b)), prefer_a)
     terms["preference"] = preference(features_fn, model)
 
   weights = {k: float(w) for k, w in cfg.weights.items() if w and k in terms}
@@ -181,8 +171,7 @@ def model_task(models: Any, classifier: Any = None, *,
     threshold = cfg.attr_threshold
 
     def hit_fn(images, request):
-      return attribute_hits(logits_fn(images), request.want,
-                                       request.avoid, threshold=threshold)
+      return attribute_hits(logits_fn(images), request.want, request.avoid, threshold=threshold)
 
   def make_requests(want, avoid, num):
     want = np.asarray(want, np.float32)
@@ -193,15 +182,13 @@ def model_task(models: Any, classifier: Any = None, *,
     asked = np.flatnonzero((want + avoid) * (1 - coverage))
     if asked.size:
       names = [ATTRIBUTE_NAMES[i] for i in asked]
-      how = ("the classifier does not predict them" if classifier is not None
-             else "the generator is not conditioned on them and no "
+      how = ("the classifier does not predict them"
+             if classifier is not None else "the generator is not conditioned on them and no "
              "--classifier_workdir was given")
       raise UserError(f"cannot steer towards {names}: {how}; drop them or give "
                       "a --classifier_workdir whose classifier knows them")
-    one = make_request(
-        want=want, avoid=avoid, cond=cond_fn(jnp.asarray(want),
-                                             jnp.asarray(avoid)),
-        bank=bank, bank_mask=bank_mask)
+    one = make_request(want=want, avoid=avoid, cond=cond_fn(jnp.asarray(want), jnp.asarray(avoid)), bank=bank,
+                       bank_mask=bank_mask)
     return jax.tree.map(lambda x: jnp.broadcast_to(x, (num,) + x.shape), one)
 
   n_cand = max(float(coverage.sum()), 1.0)
@@ -212,11 +199,9 @@ def model_task(models: Any, classifier: Any = None, *,
   def sample_requests(key, num):
     u = jax.random.uniform(key, (num, NUM_ATTRIBUTES))
     want = ((u < p_want) * cover).astype(jnp.float32)
-    avoid = (((u >= p_want) & (u < p_want + p_avoid)) * cover).astype(
-        jnp.float32)
-    return Request(want, avoid, cond_fn(want, avoid),
-                   jnp.broadcast_to(bank, (num,) + bank.shape),
+    avoid = (((u >= p_want) & (u < p_want + p_avoid)) * cover).astype(jnp.float32)
+    return Request(want, avoid, cond_fn(want, avoid), jnp.broadcast_to(bank, (num,) + bank.shape),
                    jnp.broadcast_to(bank_mask, (num,) + bank_mask.shape))
 
-  return Task(generate_fn, reward_fn, terms_fn, hit_fn, z_dim, weights,
-              dropped, make_requests, sample_requests)
+  return Task(generate_fn, reward_fn, terms_fn, hit_fn, z_dim, weights, dropped, make_requests,
+              sample_requests)

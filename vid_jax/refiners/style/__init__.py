@@ -16,13 +16,12 @@ the extractors and measured speed.
 
 from vid_jax.refiners.style.extractors import (Extractor, discriminator_extractor, feature_extractor,
                                                get_extractor, random_extractor, vgg19_extractor)
-from vid_jax.refiners.style.filters import (CLASSIC_STYLES, cartoon, duotone, pixel_art, posterize,
-                                            reinhard, sketch)
+from vid_jax.refiners.style.filters import (CLASSIC_STYLES, cartoon, duotone, pixel_art, posterize, reinhard,
+                                            sketch)
 from vid_jax.refiners.style.image_ops import (gaussian_blur, lab_to_rgb, luminance, rgb_to_lab,
                                               sobel_magnitude)
 from vid_jax.refiners.style.losses import (adain_loss, content_loss, content_loss_value, gram_loss,
                                            gram_matrix, style_loss_value, total_variation)
-from vid_jax.refiners.style.neural import (NeuralStyle, NeuralStyleState, neural_style,
-                                           neural_style_multi, neural_style_runner,
-                                           neural_style_transform)
+from vid_jax.refiners.style.neural import (NeuralStyle, NeuralStyleState, neural_style, neural_style_multi,
+                                           neural_style_runner, neural_style_transform)
 from vid_jax.refiners.style.runner import STYLE_NAMES, stylize

@@ -57,8 +57,7 @@ def _reflect_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   r = kernel.shape[0] // 2
   mode = "reflect" if min(x.shape[1], x.shape[2]) > r else "edge"
   x = jnp.pad(x, ((0, 0), (r, r), (r, r), (0, 0)), mode=mode)
-  return jax.lax.conv_general_dilated(
-      x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 def _avg_pool2(x: jax.Array) -> jax.Array:
@@ -68,11 +67,11 @@ def _avg_pool2(x: jax.Array) -> jax.Array:
 
 
 def _random_apply(params, images: jax.Array) -> list[jax.Array]:
-  x = images.astype(jnp.float32)                          # [B, H, W, 3]
+  x = images.astype(jnp.float32)  # [B, H, W, 3]
   feats = []
   for i, layer in enumerate(params):
     if i > 0 and min(x.shape[1], x.shape[2]) >= 2:
-      x = _avg_pool2(x)                                   # next scale
+      x = _avg_pool2(x)  # next scale
     x = jax.nn.relu(_reflect_conv(x, layer["kernel"])) * layer["scale"]
     feats.append(x)
   return feats
@@ -92,8 +91,7 @@ def _pink_noise(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def random_extractor(seed: int = 0, *,
-                     widths: tuple[int, ...] = (32, 64, 128, 256),
+def random_extractor(seed: int = 0, *, widths: tuple[int, ...] = (32, 64, 128, 256),
                      kernel_size: int = 3) -> Extractor:
   """Multi-scale random-weight conv net, deterministic from `seed`.
 
@@ -124,11 +122,11 @@ def random_extractor(seed: int = 0, *,
   probe = _pink_noise(rng, 64)
   # Concrete evaluation even when first called under a jit trace (cached).
   with jax.ensure_compile_time_eval():
-    scales = np.asarray(_calibrate(tuple(jnp.asarray(k) for k in kernels),
-                                   jnp.asarray(probe)))
-  params = tuple({"kernel": jnp.asarray(k),
-                  "scale": jnp.asarray(sc, jnp.float32)}
-                 for k, sc in zip(kernels, scales))
+    scales = np.asarray(_calibrate(tuple(jnp.asarray(k) for k in kernels), jnp.asarray(probe)))
+  params = tuple({
+      "kernel": jnp.asarray(k),
+      "scale": jnp.asarray(sc, jnp.float32)
+  } for k, sc in zip(kernels, scales))
   return Extractor(name=f"random:{seed}", apply=_random_apply, params=params)
 
 
@@ -153,8 +151,7 @@ def _vgg_layer_number(name: str) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=4)
 def vgg19_extractor(path: str, *, pool: str = "avg",
-                    style_layers: tuple[str, ...] = (
-                        "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+                    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
                     content_layer: str = "relu4_2") -> Extractor:
   """VGG-19 with weights from a local .npz (format: vid_jax/models/vgg.py).
 
@@ -176,16 +173,11 @@ def vgg19_extractor(path: str, *, pool: str = "avg",
   if not style:
     raise UserError(f"VGG-19 weights {path!r} stop at {present[-1]}; none of "
                     f"the style layers {style_layers} is available")
-  content = content_layer if content_layer in have else max(
-      style, key=_vgg_layer_number)
+  content = content_layer if content_layer in have else max(style, key=_vgg_layer_number)
   outputs = style + ((content,) if content not in style else ())
   module = vgg.VGG19(output_layers=outputs, pool=pool)
-  return Extractor(
-      name=f"vgg19:{path}",
-      apply=lambda v, x: module.apply(v, x),
-      params=variables,
-      style_layers=tuple(range(len(style))),
-      content_layers=(outputs.index(content),))
+  return Extractor(name=f"vgg19:{path}", apply=lambda v, x: module.apply(v, x), params=variables,
+                   style_layers=tuple(range(len(style))), content_layers=(outputs.index(content),))
 
 
 def discriminator_extractor(source, *, step: int | None = None) -> Extractor:
@@ -216,21 +208,17 @@ def discriminator_extractor(source, *, step: int | None = None) -> Extractor:
     if x.shape[1:3] != (res, res):
       x = jax.image.resize(x, (b, res, res, 3), method="linear")
     attrs = jnp.zeros((b, num_attrs), jnp.float32) if num_attrs else None
-    _, feats = module.apply(variables, x, attrs, train=False,
-                            return_features=True)
+    _, feats = module.apply(variables, x, attrs, train=False, return_features=True)
     return feats
 
   return Extractor(name=name, apply=apply, params=models.d_variables)
 
 
 @functools.lru_cache(maxsize=32)
-def feature_extractor(fn: FeatureFn, *,
-                      style_layers: tuple[int, ...] | None = None,
-                      content_layers: tuple[int, ...] | None = None
-                     ) -> Extractor:
+def feature_extractor(fn: FeatureFn, *, style_layers: tuple[int, ...] | None = None,
+                      content_layers: tuple[int, ...] | None = None) -> Extractor:
   """Wraps a feature function `images -> list of NHWC features`."""
-  return Extractor(name=getattr(fn, "__name__", "features"),
-                   apply=lambda _, x: fn(x), params=(),
+  return Extractor(name=getattr(fn, "__name__", "features"), apply=lambda _, x: fn(x), params=(),
                    style_layers=style_layers, content_layers=content_layers)
 
 
@@ -275,4 +263,3 @@ def get_extractor(spec: str | Extractor | FeatureFn) -> Extractor:
 @functools.lru_cache(maxsize=4)
 def _cached_discriminator(workdir: str) -> Extractor:
   return discriminator_extractor(workdir)
-

@@ -37,7 +37,7 @@ def _moments(features: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Per-channel mean and std: [B, H, W, C] -> 2 x [B, C]."""
   f = features.astype(jnp.float32)
   mean = jnp.mean(f, axis=(1, 2))
-  var = jnp.mean((f - mean[:, None, None, :]) ** 2, axis=(1, 2))
+  var = jnp.mean((f - mean[:, None, None, :])**2, axis=(1, 2))
   return mean, jnp.sqrt(var + _EPS)
 
 
@@ -53,12 +53,10 @@ def gram_loss(features: jax.Array, target_gram: jax.Array) -> jax.Array:
   """
   g = gram_matrix(features)
   t = jnp.broadcast_to(target_gram, g.shape)
-  return jnp.sum((g - t) ** 2, axis=(1, 2)) / (
-      jnp.sum(t * t, axis=(1, 2)) + _EPS)
+  return jnp.sum((g - t)**2, axis=(1, 2)) / (jnp.sum(t * t, axis=(1, 2)) + _EPS)
 
 
-def adain_loss(features: jax.Array, target_mean: jax.Array,
-               target_std: jax.Array) -> jax.Array:
+def adain_loss(features: jax.Array, target_mean: jax.Array, target_std: jax.Array) -> jax.Array:
   """Relative squared error of per-channel mean and std (AdaIN statistics).
 
   Args:
@@ -72,7 +70,7 @@ def adain_loss(features: jax.Array, target_mean: jax.Array,
   mean, std = _moments(features)
   tm = jnp.broadcast_to(target_mean, mean.shape)
   ts = jnp.broadcast_to(target_std, std.shape)
-  err = jnp.sum((mean - tm) ** 2 + (std - ts) ** 2, axis=-1)
+  err = jnp.sum((mean - tm)**2 + (std - ts)**2, axis=-1)
   return err / (jnp.sum(tm * tm + ts * ts, axis=-1) + _EPS)
 
 
@@ -81,19 +79,18 @@ def content_loss(features: jax.Array, target: jax.Array) -> jax.Array:
   f = features.astype(jnp.float32)
   t = target.astype(jnp.float32)
   axes = (1, 2, 3)
-  return jnp.sum((f - t) ** 2, axis=axes) / (jnp.sum(t * t, axis=axes) + _EPS)
+  return jnp.sum((f - t)**2, axis=axes) / (jnp.sum(t * t, axis=axes) + _EPS)
 
 
 def total_variation(images: jax.Array) -> jax.Array:
   """Mean squared difference of neighbouring pixels: [B, H, W, C] -> [B]."""
   x = images.astype(jnp.float32)
-  dy = jnp.mean((x[:, 1:] - x[:, :-1]) ** 2, axis=(1, 2, 3))
-  dx = jnp.mean((x[:, :, 1:] - x[:, :, :-1]) ** 2, axis=(1, 2, 3))
+  dy = jnp.mean((x[:, 1:] - x[:, :-1])**2, axis=(1, 2, 3))
+  dx = jnp.mean((x[:, :, 1:] - x[:, :, :-1])**2, axis=(1, 2, 3))
   return dy + dx
 
 
-def _layers(n: int, chosen: Sequence[int] | None, default: Sequence[int],
-            what: str) -> tuple[int, ...]:
+def _layers(n: int, chosen: Sequence[int] | None, default: Sequence[int], what: str) -> tuple[int, ...]:
   idx = tuple(default if chosen is None else chosen)
   for i in idx:
     if not -n <= i < n:
@@ -105,13 +102,11 @@ def _layers(n: int, chosen: Sequence[int] | None, default: Sequence[int],
 
 
 def pick_style_layers(ex: Extractor, n: int, chosen) -> tuple[int, ...]:
-  return _layers(n, chosen if chosen is not None else ex.style_layers,
-                 range(n), "style")
+  return _layers(n, chosen if chosen is not None else ex.style_layers, range(n), "style")
 
 
 def pick_content_layers(ex: Extractor, n: int, chosen) -> tuple[int, ...]:
-  return _layers(n, chosen if chosen is not None else ex.content_layers,
-                 (n // 2,), "content")
+  return _layers(n, chosen if chosen is not None else ex.content_layers, (n // 2,), "content")
 
 
 STYLE_KINDS = ("gram", "adain", "both")
@@ -121,11 +116,11 @@ def style_targets(feats, layers, kind):
   """Targets of one style image's features (batch 1) -> dict of lists."""
   out = {}
   if kind in ("gram", "both"):
-    out["gram"] = [gram_matrix(feats[i])[0] for i in layers]     # [C, C]
+    out["gram"] = [gram_matrix(feats[i])[0] for i in layers]  # [C, C]
   if kind in ("adain", "both"):
     moments = [_moments(feats[i]) for i in layers]
-    out["mean"] = [m[0] for m, _ in moments]                     # [C]
-    out["std"] = [s[0] for _, s in moments]                      # [C]
+    out["mean"] = [m[0] for m, _ in moments]  # [C]
+    out["std"] = [s[0] for _, s in moments]  # [C]
   return out
 
 
@@ -136,8 +131,7 @@ def style_term(feats, targets, layers, kind) -> jax.Array:
     if kind in ("gram", "both"):
       terms.append(gram_loss(feats[i], targets["gram"][j]))
     if kind in ("adain", "both"):
-      terms.append(adain_loss(feats[i], targets["mean"][j],
-                              targets["std"][j]))
+      terms.append(adain_loss(feats[i], targets["mean"][j], targets["std"][j]))
   return sum(terms) / len(terms)
 
 
@@ -154,27 +148,30 @@ def as_style_batch(style: jax.Array) -> jax.Array:
 
 @functools.lru_cache(maxsize=32)
 def _style_loss_fn(ex: Extractor, kind: str, layers: tuple[int, ...] | None):
+
   def fn(params, images, style):
     feats = list(ex.apply(params, images))
     sf = list(ex.apply(params, style))
     idx = pick_style_layers(ex, len(feats), layers)
     return style_term(feats, style_targets(sf, idx, kind), idx, kind)
+
   return jax.jit(fn)
 
 
 @functools.lru_cache(maxsize=32)
 def _content_loss_fn(ex: Extractor, layers: tuple[int, ...] | None):
+
   def fn(params, images, content):
     feats = list(ex.apply(params, images))
     cf = list(ex.apply(params, content))
     idx = pick_content_layers(ex, len(feats), layers)
     return sum(content_loss(feats[i], cf[i]) for i in idx) / len(idx)
+
   return jax.jit(fn)
 
 
 def style_loss_value(images: jax.Array, style: jax.Array, *,
-                     extractor: str | Extractor | FeatureFn = "random",
-                     kind: str = "gram",
+                     extractor: str | Extractor | FeatureFn = "random", kind: str = "gram",
                      layers: Sequence[int] | None = None) -> jax.Array:
   """Style loss of `images` against one style image under an extractor.
 
@@ -195,8 +192,7 @@ def style_loss_value(images: jax.Array, style: jax.Array, *,
     raise UserError(f"style loss must be one of {STYLE_KINDS}; got {kind!r}")
   ex = get_extractor(extractor)
   layers = None if layers is None else tuple(layers)
-  return _style_loss_fn(ex, kind, layers)(ex.params, jnp.asarray(images),
-                                          as_style_batch(style))
+  return _style_loss_fn(ex, kind, layers)(ex.params, jnp.asarray(images), as_style_batch(style))
 
 
 def content_loss_value(images: jax.Array, content: jax.Array, *,
@@ -205,5 +201,4 @@ def content_loss_value(images: jax.Array, content: jax.Array, *,
   """Relative content error of `images` against `content` ([B,H,W,3]) -> [B]."""
   ex = get_extractor(extractor)
   layers = None if layers is None else tuple(layers)
-  return _content_loss_fn(ex, layers)(ex.params, jnp.asarray(images),
-                                      jnp.asarray(content))
+  return _content_loss_fn(ex, layers)(ex.params, jnp.asarray(images), jnp.asarray(content))

@@ -21,18 +21,17 @@ import optax
 
 from vid_jax.errors import UserError
 from vid_jax.refiners.style.extractors import Extractor, FeatureFn, get_extractor
-from vid_jax.refiners.style.losses import (STYLE_KINDS, as_style_batch, content_loss,
-                                           pick_content_layers, pick_style_layers, style_targets,
-                                           style_term, total_variation)
+from vid_jax.refiners.style.losses import (STYLE_KINDS, as_style_batch, content_loss, pick_content_layers,
+                                           pick_style_layers, style_targets, style_term, total_variation)
 
 
 class NeuralStyleState(NamedTuple):
   """State of one neural style optimisation (a pytree)."""
-  images: jax.Array         # [B, H, W, 3] float32, the pixels optimised
+  images: jax.Array  # [B, H, W, 3] float32, the pixels optimised
   opt_state: optax.OptState
-  targets: dict             # content features and style statistics
-  feature_params: Any       # extractor params (an argument, never a constant)
-  step: jax.Array           # int32 []
+  targets: dict  # content features and style statistics
+  feature_params: Any  # extractor params (an argument, never a constant)
+  step: jax.Array  # int32 []
 
 
 class NeuralStyle(NamedTuple):
@@ -48,18 +47,12 @@ class NeuralStyle(NamedTuple):
   extractor: Extractor
 
 
-def neural_style_transform(
-    extractor: str | Extractor | FeatureFn = "random", *,
-    style_loss: str = "gram",
-    content_weight: float = 1.0,
-    style_weight: float = 10.0,
-    tv_weight: float = 1.0,
-    optimizer: str = "adam",
-    learning_rate: float = 0.03,
-    style_layers: Sequence[int] | None = None,
-    content_layers: Sequence[int] | None = None,
-    init: str = "content",
-    init_noise: float = 0.0) -> NeuralStyle:
+def neural_style_transform(extractor: str | Extractor | FeatureFn = "random", *, style_loss: str = "gram",
+                           content_weight: float = 1.0, style_weight: float = 10.0, tv_weight: float = 1.0,
+                           optimizer: str = "adam", learning_rate: float = 0.03,
+                           style_layers: Sequence[int] | None = None,
+                           content_layers: Sequence[int] | None = None, init: str = "content",
+                           init_noise: float = 0.0) -> NeuralStyle:
   """Builds the pure init/update functions of a neural style transfer.
 
   Args:
@@ -100,8 +93,7 @@ def neural_style_transform(
     n = len(feats)
     s_idx = pick_style_layers(ex, n, style_layers)
     c_idx = pick_content_layers(ex, n, content_layers)
-    c = sum(content_loss(feats[i], t)
-            for i, t in zip(c_idx, targets["content"])) / len(c_idx)
+    c = sum(content_loss(feats[i], t) for i, t in zip(c_idx, targets["content"])) / len(c_idx)
     s = style_term(feats, targets["style"], s_idx, style_loss)
     tv = total_variation(images)
     per_image = content_weight * c + style_weight * s + tv_weight * tv
@@ -134,29 +126,27 @@ def neural_style_transform(
     else:
       x0 = jax.random.uniform(key, content.shape, minval=-1.0, maxval=1.0)
     x0 = jnp.clip(x0, -1.0, 1.0)
-    return NeuralStyleState(images=x0, opt_state=tx.init(x0), targets=targets,
-                            feature_params=feature_params,
+    return NeuralStyleState(images=x0, opt_state=tx.init(x0), targets=targets, feature_params=feature_params,
                             step=jnp.zeros([], jnp.int32))
 
   def update(state):
+
     def value_fn(x):
       return loss(x, state.targets, state.feature_params)[0]
 
     if optimizer == "adam":
-      (_, terms), grad = jax.value_and_grad(loss, has_aux=True)(
-          state.images, state.targets, state.feature_params)
+      (_, terms), grad = jax.value_and_grad(loss, has_aux=True)(state.images, state.targets,
+                                                                state.feature_params)
       updates, opt_state = tx.update(grad, state.opt_state, state.images)
       images = jnp.clip(optax.apply_updates(state.images, updates), -1.0, 1.0)
     else:
-      value, grad = optax.value_and_grad_from_state(value_fn)(
-          state.images, state=state.opt_state)
-      updates, opt_state = tx.update(grad, state.opt_state, state.images,
-                                     value=value, grad=grad, value_fn=value_fn)
+      value, grad = optax.value_and_grad_from_state(value_fn)(state.images, state=state.opt_state)
+      updates, opt_state = tx.update(grad, state.opt_state, state.images, value=value, grad=grad,
+                                     value_fn=value_fn)
       images = optax.apply_updates(state.images, updates)
       terms = loss(state.images, state.targets, state.feature_params)[1]
     metrics = {k: jnp.mean(v) for k, v in terms.items()}
-    return state._replace(images=images, opt_state=opt_state,
-                          step=state.step + 1), metrics
+    return state._replace(images=images, opt_state=opt_state, step=state.step + 1), metrics
 
   return NeuralStyle(init=init_fn, update=update, loss=loss, extractor=ex)
 
@@ -168,18 +158,16 @@ def _runner(ex: Extractor, steps: int, multi: bool, hparams: tuple):
 
   def run(feature_params, content, style, key):
     state = t.init(content, style, key, feature_params)
-    state, metrics = jax.lax.scan(lambda s, _: t.update(s), state, None,
-                                  length=steps)
-    return jnp.clip(state.images, -1.0, 1.0), metrics   # metrics: [steps]
+    state, metrics = jax.lax.scan(lambda s, _: t.update(s), state, None, length=steps)
+    return jnp.clip(state.images, -1.0, 1.0), metrics  # metrics: [steps]
 
   if multi:
     run = jax.vmap(run, in_axes=(None, None, 0, None))
   return jax.jit(run)
 
 
-def neural_style_runner(extractor: str | Extractor | FeatureFn = "random", *,
-                        steps: int = 200, multi: bool = False,
-                        **hparams) -> tuple[Callable, Extractor]:
+def neural_style_runner(extractor: str | Extractor | FeatureFn = "random", *, steps: int = 200,
+                        multi: bool = False, **hparams) -> tuple[Callable, Extractor]:
   """The jitted loop behind `neural_style`, for AOT compile or benchmarks.
 
   Args:
@@ -195,12 +183,10 @@ def neural_style_runner(extractor: str | Extractor | FeatureFn = "random", *,
   if steps < 1:
     raise UserError(f"steps must be >= 1; got {steps}")
   ex = get_extractor(extractor)
-  return _runner(ex, int(steps), bool(multi),
-                 tuple(sorted(_freeze(hparams).items()))), ex
+  return _runner(ex, int(steps), bool(multi), tuple(sorted(_freeze(hparams).items()))), ex
 
 
-def _run(content, style, key, extractor, steps, multi, hparams,
-         return_metrics):
+def _run(content, style, key, extractor, steps, multi, hparams, return_metrics):
   if steps < 1:
     raise UserError(f"steps must be >= 1; got {steps}")
   content = jnp.asarray(content)
@@ -208,9 +194,8 @@ def _run(content, style, key, extractor, steps, multi, hparams,
     raise UserError(f"content must be float in [-1, 1]; got dtype "
                     f"{content.dtype} (convert uint8 with x / 127.5 - 1)")
   ex = get_extractor(extractor)
-  images, metrics = _runner(ex, int(steps), multi,
-                            tuple(sorted(hparams.items())))(
-                                ex.params, content, style, key)
+  images, metrics = _runner(ex, int(steps), multi, tuple(sorted(hparams.items())))(ex.params, content, style,
+                                                                                   key)
   images = images.astype(content.dtype)
   return (images, metrics) if return_metrics else images
 
@@ -223,9 +208,8 @@ def _freeze(hparams: dict) -> dict:
 
 
 def neural_style(content: jax.Array, style: jax.Array, key: jax.Array, *,
-                 extractor: str | Extractor | FeatureFn = "random",
-                 steps: int = 200, return_metrics: bool = False,
-                 **hparams) -> jax.Array | tuple[jax.Array, dict]:
+                 extractor: str | Extractor | FeatureFn = "random", steps: int = 200,
+                 return_metrics: bool = False, **hparams) -> jax.Array | tuple[jax.Array, dict]:
   """Stylizes a batch of content images with one style image.
 
   Args:
@@ -244,14 +228,12 @@ def neural_style(content: jax.Array, style: jax.Array, key: jax.Array, *,
   Returns:
     [B, H, W, 3] in [-1, 1] (the content dtype), or (images, metrics).
   """
-  return _run(content, style, key, extractor, steps, False, _freeze(hparams),
-              return_metrics)
+  return _run(content, style, key, extractor, steps, False, _freeze(hparams), return_metrics)
 
 
-def neural_style_multi(content: jax.Array, styles: jax.Array, key: jax.Array,
-                       *, extractor: str | Extractor | FeatureFn = "random",
-                       steps: int = 200, return_metrics: bool = False,
-                       **hparams) -> jax.Array | tuple[jax.Array, dict]:
+def neural_style_multi(content: jax.Array, styles: jax.Array, key: jax.Array, *,
+                       extractor: str | Extractor | FeatureFn = "random", steps: int = 200,
+                       return_metrics: bool = False, **hparams) -> jax.Array | tuple[jax.Array, dict]:
   """Stylizes a batch of contents with each of several styles (vmap).
 
   Args:
@@ -267,5 +249,4 @@ def neural_style_multi(content: jax.Array, styles: jax.Array, key: jax.Array,
   if styles.ndim != 4 or styles.shape[-1] != 3:
     raise UserError(f"styles must be [S, H, W, 3] in [-1, 1]; got shape "
                     f"{tuple(styles.shape)}")
-  return _run(content, styles, key, extractor, steps, True, _freeze(hparams),
-              return_metrics)
+  return _run(content, styles, key, extractor, steps, True, _freeze(hparams), return_metrics)

@@ -11,7 +11,6 @@ from vid_jax.errors import UserError
 from vid_jax.refiners.style.filters import CLASSIC_STYLES, reinhard
 from vid_jax.refiners.style.neural import neural_style
 
-
 STYLE_NAMES = tuple(CLASSIC_STYLES) + ("reinhard", "neural")
 
 
