@@ -15,10 +15,10 @@ from vid_jax import config as vc
 def get_config(arg=None):
   c = vc.sibling_config(__file__, "dcgan_avatars", arg)
   adv = c.refiners.adversarial
-  adv.enabled = True  # PGD on D's real and fake inputs inside the train step
+  adv.enabled = True       # PGD on D's real and fake inputs inside the train step
   adv.norm = "linf"
-  adv.eps = 2 / 255 * 2  # 2/255 of the [0, 1] pixel range, in the [-1, 1] image scale
+  adv.eps = 2 / 255 * 2    # 2/255 of the [0, 1] pixel range, in the [-1, 1] image scale
   adv.step_size = 2 / 255  # eps / 2: three steps can cross the ball from a random start
-  adv.num_steps = 3  # each step costs one D forward+backward on 2 * fraction * batch images
-  adv.fraction = 0.5  # share of the real and of the fake batch that is perturbed
+  adv.num_steps = 3        # each step costs one D forward+backward on 2 * fraction * batch images
+  adv.fraction = 0.5       # share of the real and of the fake batch that is perturbed
   return c
