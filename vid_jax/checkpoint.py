@@ -1,20 +1,23 @@
 """Orbax checkpoints of the train state plus the data iterator's position."""
 import json
-import os
 
 import jax
 import orbax.checkpoint as ocp
 
+from vid_jax import paths
 from vid_jax.config import check_retired
 from vid_jax.errors import UserError
 
 
 class Checkpointer:
-  """WORKDIR/checkpoints: async saves, last `keep` kept, restore against an abstract target."""
+  """WORKDIR/checkpoints: async saves, last `keep` kept, restore against an abstract target.
+
+  `workdir` may be a URL (gs://bucket/run): orbax writes there through tensorstore and epath.
+  """
 
   def __init__(self, workdir: str, *, keep: int = 3, read_only: bool = False):
     self.workdir = workdir
-    self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    self.directory = paths.checkpoint_directory(workdir)
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, create=not read_only, read_only=read_only,
         enable_async_checkpointing=not read_only)
@@ -37,10 +40,9 @@ class Checkpointer:
       step: the step to restore; the latest when None.
     """
     step = self.latest_step() if step is None else step
-    config_path = os.path.join(self.workdir, "config.json")
-    if os.path.exists(config_path):  # a run of a retired option: one clear line, not a shape mismatch
-      with open(config_path, encoding="utf-8") as f:
-        check_retired(json.load(f), where=config_path)
+    config_path = paths.workdir_file(self.workdir, "config.json")
+    if config_path.exists():  # a run of a retired option: one clear line, not a shape mismatch
+      check_retired(json.loads(config_path.read_text(encoding="utf-8")), where=str(config_path))
     try:
       restored = self.manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from typing import Callable
 
@@ -22,6 +21,7 @@ import optax
 from absl import logging
 
 from vid_jax import data as data_lib
+from vid_jax import paths
 from vid_jax import sharding as shard_lib
 from vid_jax import writer as writer_lib
 from vid_jax.classifier_step import make_train_step
@@ -261,7 +261,7 @@ def evaluate_and_save(opts: ClassifierOptions, *, parts: Parts, variables, held_
   save_classifier(workdir, classifier, step=opts.steps,  # every process: orbax coordinates
                   extra={"heldout_accuracy": summary["heldout_accuracy"], "source": opts.source})
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "classifier.json"), "w", encoding="utf-8") as f:
+    with paths.workdir_file(workdir, "classifier.json").open("w", encoding="utf-8") as f:
       json.dump(summary, f, indent=2)
   return results
 

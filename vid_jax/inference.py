@@ -4,7 +4,6 @@ training's sample grids and evaluators and by every tool), the sampler, and load
 import dataclasses
 import functools
 import json
-import os
 from typing import Any
 
 import jax
@@ -13,6 +12,7 @@ import ml_collections
 import numpy as np
 
 from vid_jax import checkpoint as ckpt_lib
+from vid_jax import paths
 from vid_jax import train_state as ts_lib
 from vid_jax.config import check_retired
 from vid_jax.data.attributes import attribute_names
@@ -210,13 +210,13 @@ LEGACY_DEFAULTS = {("optim", "aux_weight"): 0.0, ("optim", "aux_mode"): "ac",
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
+  path = paths.workdir_file(workdir, "config.json")
+  if not path.exists():
     raise UserError(f"{workdir} is not a training workdir (no config.json); "
                     "give the --workdir of a launch.py run")
-  with open(path, encoding="utf-8") as f:
+  with path.open("r", encoding="utf-8") as f:
     # A run of a retired option fails here, in one line; older runs lose the retired fields' "off" values.
-    config = ml_collections.ConfigDict(check_retired(json.load(f), where=path))
+    config = ml_collections.ConfigDict(check_retired(json.load(f), where=str(path)))
   for (section, field), value in LEGACY_DEFAULTS.items():
     if field not in config[section]:
       config[section][field] = value
@@ -237,9 +237,9 @@ def load_models(workdir: str, step: int | None = None) -> Models:
   state, _ = checkpointer.restore(ckpt_lib.abstract_with_sharding(abstract, device), step)
   checkpointer.close()
   marginals = None
-  stats_path = os.path.join(workdir, "data_stats.json")
-  if os.path.exists(stats_path):
-    with open(stats_path, encoding="utf-8") as f:
+  stats_path = paths.workdir_file(workdir, "data_stats.json")
+  if stats_path.exists():
+    with stats_path.open("r", encoding="utf-8") as f:
       m = json.load(f).get("marginals")
     marginals = None if m is None else np.asarray(m, np.float32)
   ema_variables = make_ema_variables_fn(generator, z_dim=config.model.z_dim,

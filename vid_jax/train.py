@@ -8,7 +8,6 @@ after the step in flight and stops; the same command resumes from the workdir.
 import contextlib
 import dataclasses
 import json
-import os
 import signal
 import threading
 import time
@@ -23,6 +22,7 @@ from vid_jax import checkpoint as ckpt_lib
 from vid_jax import data as data_lib
 from vid_jax import evaluators as evaluators_lib
 from vid_jax import inference
+from vid_jax import paths
 from vid_jax import sharding as shard_lib
 from vid_jax import train_state as ts_lib
 from vid_jax import validation
@@ -150,7 +150,7 @@ def restore_or_create_state(parts: Parts, checkpointer, loader, *, workdir: str)
   state, data_state = checkpointer.restore(abstract, step)
   loader.set_state(data_state)
   if jax.process_index() == 0:
-    _truncate_metrics(os.path.join(workdir, "metrics.jsonl"), step)
+    _truncate_metrics(paths.workdir_file(workdir, "metrics.jsonl"), step)
   logging.info("resumed from %s at step %d", checkpointer.directory, step)
   return state
 
@@ -158,15 +158,15 @@ def restore_or_create_state(parts: Parts, checkpointer, loader, *, workdir: str)
 def write_run_files(config, workdir: str, source) -> None:
   """WORKDIR/config.json and data_stats.json (the attributes' marginals tools sample from)."""
   names = attribute_names(config)
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+  paths.workdir_file(workdir).mkdir(parents=True, exist_ok=True)
+  with paths.workdir_file(workdir, "config.json").open("w", encoding="utf-8") as f:
     f.write(config.to_json_best_effort(indent=2))
   stats = {"attribute_names": list(names), "marginals": None}
   if source.has_attributes:
     marg = np.asarray(source.attribute_marginals(), np.float64)
     stats["marginals"] = [float(marg[ATTRIBUTE_INDEX[a]]) for a in names]
     stats["all_marginals"] = marg.tolist()
-  with open(os.path.join(workdir, "data_stats.json"), "w", encoding="utf-8") as f:
+  with paths.workdir_file(workdir, "data_stats.json").open("w", encoding="utf-8") as f:
     json.dump(stats, f, indent=2)
 
 
@@ -325,13 +325,17 @@ def _log(writer, step: int, host: dict, *, sps: float, num_steps: int, batch_siz
   return logged
 
 
-def _truncate_metrics(path: str, step: int) -> None:
-  """Drops metrics.jsonl lines logged after `step` (written before an interruption)."""
-  if not os.path.exists(path):
+def _truncate_metrics(path, step: int) -> None:
+  """Drops metrics.jsonl lines logged after `step` (written before an interruption).
+
+  Args:
+    path: an epath.Path (local or a URL: the file is rewritten whole, as object stores need).
+  """
+  if not path.exists():
     return
-  with open(path, encoding="utf-8") as f:
+  with path.open("r", encoding="utf-8") as f:
     lines = [l for l in f if l.strip() and json.loads(l).get("step", 0) <= step]
-  with open(path, "w", encoding="utf-8") as f:
+  with path.open("w", encoding="utf-8") as f:
     f.writelines(lines)
 
 

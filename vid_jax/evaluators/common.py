@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Protocol
 
+from vid_jax import paths
 from vid_jax.data.attributes import attribute_names as config_attribute_names
 from vid_jax.errors import UserError
 from vid_jax.evaluators import attributes, diversity, fid
@@ -67,7 +68,7 @@ def check_eval_config(config) -> None:
         f"config.train.eval_every={config.train.eval_every} needs a feature space: set "
         "config.eval.classifier_workdir (train one with tools/train_classifier.py) and/or "
         "config.eval.inception (a .npz from tools/convert_inception.py), or set eval_every=0")
-  if e.classifier_workdir and not os.path.isdir(os.path.join(e.classifier_workdir, "checkpoints")):
+  if e.classifier_workdir and not paths.workdir_file(e.classifier_workdir, "checkpoints").is_dir():
     raise UserError(f"config.eval.classifier_workdir={e.classifier_workdir!r} holds no classifier "
                     "checkpoint; train one with python tools/train_classifier.py "
                     f"--config=configs/classifier_avatars.py --workdir={e.classifier_workdir}")

@@ -19,6 +19,7 @@ from typing import Callable
 import jax
 import numpy as np
 
+from vid_jax import paths
 from vid_jax.evaluators.context import Context
 from vid_jax.metrics import features as features_lib
 from vid_jax.metrics import fid as fid_lib
@@ -94,7 +95,7 @@ def domain(ctx: Context) -> FidEvaluator | None:
   if ctx.classifier is None:
     return None
   return _fid(ctx, DOMAIN, ctx.classifier.features,
-              {"classifier_workdir": os.path.abspath(ctx.config.eval.classifier_workdir),
+              {"classifier_workdir": paths.absolute(ctx.config.eval.classifier_workdir),
                "comparable_to_published": False})
 
 

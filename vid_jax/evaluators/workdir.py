@@ -1,11 +1,10 @@
 """Scores a training workdir's checkpoint with the run's evaluators (tools/evaluate.py)."""
 from __future__ import annotations
 
-import os
-
 import ml_collections
 
 from vid_jax import inference
+from vid_jax import paths
 from vid_jax.errors import UserError
 from vid_jax.evaluators import common
 
@@ -61,7 +60,7 @@ def evaluate_workdir(workdir: str, *, num_samples: int | None = None,
                                   marginals=models.sampling_marginals, seed=seed, truncation=truncation)
   metrics = common.evaluate(evaluators, models.g_variables)
   spaces = {e.name: e.provenance for e in evaluators if hasattr(e, "provenance")}
-  return {"workdir": os.path.abspath(workdir), "step": models.step,
+  return {"workdir": paths.absolute(workdir), "step": models.step,
           "num_samples": config.eval.num_samples, "seed": seed, "truncation": truncation,
           "real_images": "held-out avatars (another seed)" if config.data.source == "avatars"
           else f"random images of {config.data.source}",

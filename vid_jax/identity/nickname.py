@@ -20,7 +20,6 @@ reads UNK (trained with random UNK inputs, so it continues after them). A kanji 
 for ja_JP is shown too, but has no reading: the handle romanises only the kana after it.
 """
 import dataclasses
-import os
 import unicodedata
 
 import jax
@@ -28,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from vid_jax import paths
 from vid_jax.errors import UserError
 from vid_jax.identity import handles
 from vid_jax.identity import profanity
@@ -76,7 +76,7 @@ def checkpoint_manager(workdir: str, *, read_only: bool, keep: int = 2) -> ocp.C
   """WORKDIR/checkpoints with the items ITEMS (synchronous saves)."""
   options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only,
                                          enable_async_checkpointing=False)
-  return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")), options=options,
+  return ocp.CheckpointManager(paths.checkpoint_directory(workdir), options=options,
                                item_names=ITEMS)
 
 
@@ -91,7 +91,7 @@ def load_nickname_model(workdir: str) -> NicknameModel:
     UserError: `workdir` holds no nickname checkpoint (the message says how to train one).
   """
   hint = "train one with: " + TRAIN_HINT.format(workdir=workdir or "runs/nickname")
-  if not workdir or not os.path.isdir(os.path.join(workdir, "checkpoints")):
+  if not workdir or not paths.workdir_file(workdir, "checkpoints").is_dir():
     raise UserError(f"no nickname model in {workdir!r} (no checkpoints/ folder); {hint}")
   manager = checkpoint_manager(workdir, read_only=True)
   try:

@@ -14,7 +14,6 @@ locales).
 import dataclasses
 import functools
 import json
-import os
 import time
 from typing import Any
 
@@ -26,6 +25,7 @@ import optax
 import orbax.checkpoint as ocp
 from absl import logging
 
+from vid_jax import paths
 from vid_jax import writer as writer_lib
 from vid_jax.checkpoint import abstract_with_sharding
 from vid_jax.errors import UserError
@@ -347,7 +347,7 @@ def _train_loop(config, workdir: str, *, manager, data: data_lib.NicknameData, m
     writer.scalars(t.num_steps, {f"eval/{k}": v for k, v in metrics.items()
                                  if isinstance(v, (int, float)) and v is not None})
     if jax.process_index() == 0:
-      with open(os.path.join(workdir, "metrics.json"), "w", encoding="utf-8") as f:
+      with paths.workdir_file(workdir, "metrics.json").open("w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=2, ensure_ascii=False)
   finally:
     writer.close()

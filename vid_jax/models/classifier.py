@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from typing import Any
 
 import flax.linen as nn
@@ -23,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from vid_jax import paths
 from vid_jax.data.attributes import NUM_ATTRIBUTES
 from vid_jax.errors import UserError
 from vid_jax.models.layers import max_pool_2x2
@@ -156,7 +156,7 @@ class Classifier:
 
 
 def _checkpoint_manager(workdir: str, *, read_only: bool) -> ocp.CheckpointManager:
-  directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+  directory = paths.checkpoint_directory(workdir)
   options = ocp.CheckpointManagerOptions(max_to_keep=1, create=not read_only,
                                          read_only=read_only,
                                          enable_async_checkpointing=False)
@@ -204,7 +204,7 @@ def load_classifier(workdir: str) -> Classifier:
   """
   hint = (f"train one with: python tools/train_classifier.py "
           f"--config=configs/classifier_avatars.py --workdir={workdir}")
-  if not workdir or not os.path.isdir(os.path.join(workdir, "checkpoints")):
+  if not workdir or not paths.workdir_file(workdir, "checkpoints").is_dir():
     raise UserError(f"no attribute classifier in {workdir!r} (no checkpoints/ folder); {hint}")
   manager = _checkpoint_manager(workdir, read_only=True)
   try:
