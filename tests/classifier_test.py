@@ -24,8 +24,8 @@ def test_output_shapes(resolution):
   assert set(variables) == {"params", "batch_stats"}
   logits = jax.eval_shape(lambda v, x: module.apply(v, x, train=False), variables, x)
   assert logits.shape == (3, 40) and logits.dtype == jnp.float32
-  logits, feats = jax.eval_shape(
-      lambda v, x: module.apply(v, x, train=False, return_features=True), variables, x)
+  logits, feats = jax.eval_shape(lambda v, x: module.apply(v, x, train=False, return_features=True),
+                                 variables, x)
   assert logits.shape == (3, 40) and feats.shape == (3, 24)
 
 
@@ -58,7 +58,7 @@ def test_gaussian_blur_is_the_separable_normalised_kernel():
   np.testing.assert_allclose(out[0], x[0], atol=1e-6)  # sigma 0 copies
   taps = np.arange(-r, r + 1)
   for i in (1, 2):
-    w = np.exp(-0.5 * (taps / sigma[i]) ** 2)
+    w = np.exp(-0.5 * (taps / sigma[i])**2)
     w /= w.sum()
     expected = np.zeros((16, 16))
     expected[8 - r:8 + r + 1, 8 - r:8 + r + 1] = np.outer(w, w)
@@ -71,9 +71,7 @@ def test_gaussian_blur_is_the_separable_normalised_kernel():
 def test_evaluate_tool_errors_in_one_line(tmp_path):
   result = subprocess.run(
       [sys.executable, os.path.join(REPO, "tools", "evaluate.py"), f"--workdir={tmp_path}"],
-      capture_output=True, text=True, timeout=120, env=dict(os.environ, JAX_PLATFORMS="cpu"),
-      check=False)
+      capture_output=True, text=True, timeout=120, env=dict(os.environ, JAX_PLATFORMS="cpu"), check=False)
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith("error:") and "config.json" in lines[0], (
-      result.stderr)
+  assert len(lines) == 1 and lines[0].startswith("error:") and "config.json" in lines[0], (result.stderr)

@@ -70,8 +70,7 @@ def test_checkpoint_round_trip_and_attribute_accuracy(trained):
   batch = source.get_batch(idx)
   names = ("Wearing_Hat", "Male")
   cols = [ATTRIBUTE_INDEX[n] for n in names]
-  acc = evaluators.attribute_accuracy(classifier, batch["image"], batch["attributes"][:, cols],
-                                      names)
+  acc = evaluators.attribute_accuracy(classifier, batch["image"], batch["attributes"][:, cols], names)
   for n in names:  # the restored classifier reproduces the numbers of training
     assert acc[f"attr_acc/{n}"] == pytest.approx(results[n], abs=1e-6)
   # Domain features are scaled to unit RMS on exactly these held-out images.
@@ -111,8 +110,7 @@ def gan_workdir(tmp_path_factory):
 
 def test_evaluate_workdir_with_the_classifier(trained, gan_workdir):
   _, clf_dir, _ = trained
-  out = evaluators.evaluate_workdir(gan_workdir, num_samples=32, classifier_workdir=clf_dir,
-                                    batch_size=16)
+  out = evaluators.evaluate_workdir(gan_workdir, num_samples=32, classifier_workdir=clf_dir, batch_size=16)
   json.dumps(out)  # JSON-serialisable, as tools/evaluate.py prints it
   m = out["metrics"]
   for k in ("fid", "kid_mean", "kid_std", "fid_real_vs_real", "kid_mean_real_vs_real"):
@@ -127,19 +125,19 @@ def test_evaluate_workdir_with_the_classifier(trained, gan_workdir):
   assert 0.01 < m["diversity/same_attributes"] < 2.0
   assert out["truncation"] == 0.0
   # Truncated latents: samples with the same attributes nearer each other.
-  t = evaluators.evaluate_workdir(gan_workdir, num_samples=32, classifier_workdir=clf_dir,
-                                  batch_size=16, truncation=0.25)
+  t = evaluators.evaluate_workdir(gan_workdir, num_samples=32, classifier_workdir=clf_dir, batch_size=16,
+                                  truncation=0.25)
   assert t["truncation"] == 0.25
   assert t["metrics"]["diversity/same_attributes"] < m["diversity/same_attributes"]
 
 
 def test_check_classifier_tool_reports_recall_under_blur_and_noise(trained, tmp_path):
   config, workdir, _ = trained
-  result = subprocess.run(
-      [sys.executable, os.path.join(REPO, "tools", "check_classifier.py"),
-       f"--classifier_workdir={workdir}", "--num_images=96", "--attributes=Smiling,Wearing_Hat"],
-      capture_output=True, text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"),
-      check=False)
+  result = subprocess.run([
+      sys.executable,
+      os.path.join(REPO, "tools", "check_classifier.py"), f"--classifier_workdir={workdir}",
+      "--num_images=96", "--attributes=Smiling,Wearing_Hat"
+  ], capture_output=True, text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"), check=False)
   assert result.returncode == 0, result.stderr[-2000:]
   out = json.loads(result.stdout)
   conditions = out["conditions"]
@@ -148,16 +146,15 @@ def test_check_classifier_tool_reports_recall_under_blur_and_noise(trained, tmp_
   classifier = clf_lib.load_classifier(workdir)
   images, attrs = avatars.render_batch(range(96), seed=7, size=classifier.resolution)
   cols = [ATTRIBUTE_INDEX["Smiling"], ATTRIBUTE_INDEX["Wearing_Hat"]]
-  plain = evaluators.attribute_accuracy(classifier, images, attrs[:, cols],
-                                        ["Smiling", "Wearing_Hat"])
+  plain = evaluators.attribute_accuracy(classifier, images, attrs[:, cols], ["Smiling", "Wearing_Hat"])
   for k, v in plain.items():
     assert abs(conditions["clean"][k] - v) < 1e-9, k
   # A 1.5 px blur of 32x32 avatars changes what this tiny classifier reads.
   assert any(conditions["blur_1.5"][k] != conditions["clean"][k] for k in plain)
-  bad = subprocess.run(
-      [sys.executable, os.path.join(REPO, "tools", "check_classifier.py"),
-       f"--classifier_workdir={workdir}", "--attributes=Smiling,Dimples"],
-      capture_output=True, text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"),
-      check=False)
+  bad = subprocess.run([
+      sys.executable,
+      os.path.join(REPO, "tools", "check_classifier.py"), f"--classifier_workdir={workdir}",
+      "--attributes=Smiling,Dimples"
+  ], capture_output=True, text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"), check=False)
   lines = bad.stderr.strip().splitlines()
   assert bad.returncode == 2 and len(lines) == 1 and "Dimples" in lines[0], bad.stderr[-2000:]

@@ -7,10 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vid_jax import evaluators, inference, metrics, testing, train
+from vid_jax import evaluators, inference, testing, train
 from vid_jax.data.attributes import ATTRIBUTE_NAMES
 from vid_jax.errors import UserError
-from vid_jax.evaluators import common
 from vid_jax.models import classifier as clf_lib
 
 
@@ -23,16 +22,16 @@ def _noise_images(seed, n):  # uint8 [n, 4, 4, 3], uniform noise
 
 
 def _uniform_sampler(scale=1.0, shift=0.0):  # (variables, key, n) -> (images, None), variables unused
-  return lambda variables, key, n: (
-      jax.random.uniform(key, (n, 4, 4, 3), minval=-1.0, maxval=1.0) * scale + shift, None)
+  return lambda variables, key, n: (jax.random.uniform(key, (n, 4, 4, 3), minval=-1.0, maxval=1.0) * scale +
+                                    shift, None)
 
 
 def _fid_evaluator(space, feature_fn, sample_fn, *, num_samples, batch_size, n_real=64):
   real = evaluators.RealImages(reference=_noise_images(11, n_real), baseline=_noise_images(12, n_real),
                                attributes=np.zeros((n_real, 40), bool))
-  return evaluators.FidEvaluator(space=space, feature_fn=feature_fn, sample_fn=sample_fn,
-                                 real_images=real, num_samples=num_samples, batch_size=batch_size,
-                                 key=jax.random.PRNGKey(1), seed=0, provenance={}, kid_num_subsets=10)
+  return evaluators.FidEvaluator(space=space, feature_fn=feature_fn, sample_fn=sample_fn, real_images=real,
+                                 num_samples=num_samples, batch_size=batch_size, key=jax.random.PRNGKey(1),
+                                 seed=0, provenance={}, kid_num_subsets=10)
 
 
 def test_fid_evaluator_separates_good_and_bad_generators():
@@ -48,9 +47,10 @@ def test_fid_evaluator_separates_good_and_bad_generators():
 
 def test_evaluate_merges_every_space_with_its_real_baseline():
   sample = _uniform_sampler()
-  evs = [_fid_evaluator("a", _mean_colour_features, sample, num_samples=40, batch_size=16),
-         _fid_evaluator("b", lambda x: _mean_colour_features(x)[:, :2], sample, num_samples=40,
-                        batch_size=16)]
+  evs = [
+      _fid_evaluator("a", _mean_colour_features, sample, num_samples=40, batch_size=16),
+      _fid_evaluator("b", lambda x: _mean_colour_features(x)[:, :2], sample, num_samples=40, batch_size=16)
+  ]
   out = evaluators.evaluate(evs, None)
   for space in ("a", "b"):
     for k in ("fid", "kid_mean", "kid_std", "fid_real_vs_real", "kid_mean_real_vs_real"):
@@ -81,9 +81,11 @@ def test_diversity_evaluator_uses_the_samplers_requests_and_reports_the_real_val
                                      num_samples=40, batch_size=16, key=jax.random.PRNGKey(2),
                                      real_diversity=0.7)
   # The conditions are the attributes the sampler draws for the first batches (48 rows < 64).
-  want = np.concatenate([np.asarray(inference.sample_inputs(jax.random.fold_in(jax.random.PRNGKey(2), i),
-                                                            16, z_dim=3, marginals=p)[1])
-                         for i in range(3)])
+  want = np.concatenate([
+      np.asarray(
+          inference.sample_inputs(jax.random.fold_in(jax.random.PRNGKey(2), i), 16, z_dim=3, marginals=p)[1])
+      for i in range(3)
+  ])
   np.testing.assert_array_equal(ev.conditions, want)
   assert ev(None) == {"diversity/same_attributes": 0.0, "diversity/same_attributes_real": 0.7}
 
@@ -91,8 +93,9 @@ def test_diversity_evaluator_uses_the_samplers_requests_and_reports_the_real_val
 def test_unknown_evaluator_name_is_one_clear_error():
   config = testing.tiny_config()
   config.eval.evaluators = "domain,fid50k"
-  with pytest.raises(UserError, match=r"config.eval.evaluators=.*unknown evaluator\(s\) \['fid50k'\]; "
-                                      r"use some of domain, inception, attributes, diversity"):
+  with pytest.raises(
+      UserError, match=r"config.eval.evaluators=.*unknown evaluator\(s\) \['fid50k'\]; "
+      r"use some of domain, inception, attributes, diversity"):
     train.train_and_evaluate(config, "/nonexistent-unused")  # before anything is built
 
 
@@ -132,15 +135,19 @@ def test_each_evaluator_returns_finite_scalars_on_a_tiny_run(evaluated_run):
   models = inference.load_models(workdir)
   evs = evaluators.from_config(config, generator=models.generator, marginals=models.sampling_marginals)
   assert [e.name for e in evs] == ["domain", "attributes", "diversity"]  # no eval.inception
-  prefixes = {"domain": ("domain/",), "attributes": ("attr_acc/", "attr_present/"),
-              "diversity": ("diversity/",)}
+  prefixes = {
+      "domain": ("domain/",),
+      "attributes": ("attr_acc/", "attr_present/"),
+      "diversity": ("diversity/",)
+  }
   for ev in evs:
     out = ev(models.g_variables)
     assert out and all(k.startswith(prefixes[ev.name]) for k in out), (ev.name, out)
     assert all(isinstance(v, float) and np.isfinite(v) for v in out.values()), (ev.name, out)
-  assert {"domain/fid", "domain/kid_mean", "domain/fid_real_vs_real", "attr_acc/Smiling",
-          "attr_acc/mean", "diversity/same_attributes", "diversity/same_attributes_real"} <= set(
-              evaluators.evaluate(evs, models.g_variables))
+  assert {
+      "domain/fid", "domain/kid_mean", "domain/fid_real_vs_real", "attr_acc/Smiling", "attr_acc/mean",
+      "diversity/same_attributes", "diversity/same_attributes_real"
+  } <= set(evaluators.evaluate(evs, models.g_variables))
 
 
 def test_training_and_the_tool_score_a_checkpoint_the_same(evaluated_run):

@@ -75,9 +75,10 @@ def test_locale_conditioning_matters(trained):
   n = 32  # the designer's smallest batch: no extra compilation
   share = np.zeros((len(LOCALES), len(LOCALES)))  # [token's locale, script's locale]
   for j in range(len(LOCALES)):
-    out = jax.device_get(nick_lib.sample(model.params, jax.random.key(j), jnp.full((n,), j, jnp.int32),
-                                         jnp.zeros((n, model.max_chars), jnp.int32),
-                                         jnp.zeros((n, model.max_chars), bool), module=model.module))
+    out = jax.device_get(
+        nick_lib.sample(model.params, jax.random.key(j), jnp.full((n,), j, jnp.int32),
+                        jnp.zeros((n, model.max_chars), jnp.int32), jnp.zeros((n, model.max_chars), bool),
+                        module=model.module))
     first = [model.vocab.decode(row[:1]) for row in out["tokens"]]
     share[j] = [np.mean([bool(c) and handles.in_script(c, loc) for c in first]) for loc in LOCALES]
   # Names start in their locale's script (the tiny model mostly; the default one 98%+).
@@ -107,16 +108,17 @@ def test_forced_infix_and_log_prob(trained):
   mask = np.zeros((n, l), bool)
   forced[:, 1:3] = [model.vocab.index["c"], model.vocab.index["a"]]
   mask[:, 1:3] = True
-  out = jax.device_get(nick_lib.sample(model.params, jax.random.key(0), jnp.zeros((n,), jnp.int32),
-                                       jnp.asarray(forced), jnp.asarray(mask), module=model.module))
+  out = jax.device_get(
+      nick_lib.sample(model.params, jax.random.key(0), jnp.zeros((n,), jnp.int32), jnp.asarray(forced),
+                      jnp.asarray(mask), module=model.module))
   for row, length in zip(out["tokens"], out["length"]):
     assert model.vocab.decode(row)[1:3] == "ca" and length >= 4  # one free character after the keyword
   # log_prob is the model's log-probability of the drawn string (characters and EOS).
   seq = np.zeros((n, model.module.max_len), np.int32)
   seq[:, 0] = data_lib.bos_id(0)
   seq[:, 1:] = out["tokens"]
-  nll, m = jax.device_get(jax.jit(token_nll, static_argnames="module")(model.params, jnp.asarray(seq),
-                                                                       module=model.module))
+  nll, m = jax.device_get(
+      jax.jit(token_nll, static_argnames="module")(model.params, jnp.asarray(seq), module=model.module))
   ended = np.asarray(out["terminated"])
   np.testing.assert_allclose(-(nll * m).sum(1)[ended], np.asarray(out["log_prob"])[ended], rtol=1e-4)
 
@@ -175,8 +177,12 @@ def test_duplicates_are_rejected_within_a_call(trained, monkeypatch):
     del params, key, forced_mask, module, temperature
     tokens = np.zeros((len(locale_ids), forced.shape[1] + 1), np.int32)
     tokens[:, :len(word)] = word
-    return {"tokens": tokens, "log_prob": np.full(len(locale_ids), -9.0, np.float32),
-            "length": np.full(len(locale_ids), 7), "terminated": np.ones(len(locale_ids), bool)}
+    return {
+        "tokens": tokens,
+        "log_prob": np.full(len(locale_ids), -9.0, np.float32),
+        "length": np.full(len(locale_ids), 7),
+        "terminated": np.ones(len(locale_ids), bool)
+    }
 
   monkeypatch.setattr(nick_lib, "sample", same_name_everywhere)
   names, stats = nick_lib.draw_nicknames(model, key=jax.random.key(0), locales=["en_US"] * 3,
@@ -201,7 +207,8 @@ def test_keywords_steer(trained):
   assert all(x["handle"].startswith("cat_") and handles.in_script(x["display"], "zh_CN") for x in zh_latin)
   ja, _ = _design(model, locales=["ja_JP"] * n, keywords=[["ねこ"]] * n)
   assert all(x["display"].startswith("ねこ") and x["handle"].startswith("neko") for x in ja), ja
-  ja_kanji, _ = nick_lib.draw_nicknames(model, key=jax.random.key(0), locales=["ja_JP"] * n, keywords=[["猫"]] * n)
+  ja_kanji, _ = nick_lib.draw_nicknames(model, key=jax.random.key(0), locales=["ja_JP"] * n,
+                                        keywords=[["猫"]] * n)
   for x in filter(None, ja_kanji):  # shown as given; what follows can begin a word
     assert x["display"][0] == "猫" and handles.can_start_word(x["display"][1]), x
   en_from_zh, _ = _design(model, locales=["en_US"] * 4, keywords=[["摄影"]] * 4)
@@ -246,10 +253,13 @@ def test_missing_workdir_is_a_user_error(tmp_path):
 
 
 def test_tool_reports_a_bad_config_without_traceback(tmp_path):
-  proc = subprocess.run(
-      [sys.executable, os.path.join(REPO, "tools", "train_nickname.py"), "--config=configs/nickname.py:smoke",
-       "--config.model.heads=3", f"--workdir={tmp_path}"],
-      cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  proc = subprocess.run([
+      sys.executable,
+      os.path.join(REPO, "tools", "train_nickname.py"), "--config=configs/nickname.py:smoke",
+      "--config.model.heads=3", f"--workdir={tmp_path}"
+  ], cwd=REPO, capture_output=True, text=True, timeout=120, env={
+      **os.environ, "JAX_PLATFORMS": "cpu"
+  })
   assert proc.returncode == 2, proc.stderr
   assert proc.stderr.strip().splitlines()[-1].startswith("error: config.model.heads=3")
   assert "Traceback" not in proc.stderr

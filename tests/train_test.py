@@ -70,10 +70,10 @@ def test_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, monkeypatch)
 
 
 def test_missing_cache_is_one_clear_line(tmp_path):
-  proc = subprocess.run(
-      [sys.executable, "launch.py", "--config=configs/dcgan_avatars.py:smoke",
-       f"--workdir={tmp_path}", f"--config.data.cache_dir={tmp_path}/nocache"],
-      cwd=REPO, capture_output=True, text=True, timeout=300)
+  proc = subprocess.run([
+      sys.executable, "launch.py", "--config=configs/dcgan_avatars.py:smoke", f"--workdir={tmp_path}",
+      f"--config.data.cache_dir={tmp_path}/nocache"
+  ], cwd=REPO, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 2
   assert "Traceback" not in proc.stderr
   errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
@@ -87,8 +87,8 @@ def test_resuming_with_a_config_that_does_not_fit_the_checkpoint_is_one_clear_li
   subprocess.run(launch + ["--config.train.num_steps=2"], cwd=REPO, check=True, capture_output=True,
                  timeout=300)
   before = (tmp_path / "config.json").read_text()
-  proc = subprocess.run(launch + ["--config.train.num_steps=4", "--config.optim.lr_decay_start=3"],
-                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  proc = subprocess.run(launch + ["--config.train.num_steps=4", "--config.optim.lr_decay_start=3"], cwd=REPO,
+                        capture_output=True, text=True, timeout=300)
   assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
   errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
   assert len(errors) == 1 and "does not fit this config" in errors[0] and "step 2" in errors[0], errors
@@ -100,6 +100,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
   train.train_and_evaluate(config, str(tmp_path))
   config = testing.tiny_config(steps=8)
   config.optim.g_lr = config.optim.d_lr = float("inf")
-  with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step [3-8] .*last good checkpoint \(step 2\)"):
+  with pytest.raises(NonFiniteLossError,
+                     match=r"non-finite loss at step [3-8] .*last good checkpoint \(step 2\)"):
     train.train_and_evaluate(config, str(tmp_path))
   assert ckpt_lib.Checkpointer(str(tmp_path)).latest_step() == 2

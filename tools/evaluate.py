@@ -24,16 +24,18 @@ from vid_jax.errors import UserError
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (launch.py --workdir).")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", None,
                                     "Generated and real images (default: the run's eval.num_samples).")
-_CLASSIFIER = flags.DEFINE_string("classifier_workdir", None,
-                                  "Attribute classifier workdir (default: the run's "
-                                  "eval.classifier_workdir; '' = none).")
+_CLASSIFIER = flags.DEFINE_string(
+    "classifier_workdir", None, "Attribute classifier workdir (default: the run's "
+    "eval.classifier_workdir; '' = none).")
 _INCEPTION = flags.DEFINE_string("inception", "", "pytorch-fid Inception weights (.npz).")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Images per call (default: the run's eval.batch_size).")
-_SEED = flags.DEFINE_integer("seed", None, "Sampling, real-set and KID seed (default: the run's "
-                            "train.seed, as during training).")
+_SEED = flags.DEFINE_integer(
+    "seed", None, "Sampling, real-set and KID seed (default: the run's "
+    "train.seed, as during training).")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
-_TRUNCATION = flags.DEFINE_float("truncation", 0.0, "Latent truncation: 0 = z ~ N(0, I); t > 0 = each "
-                                 "coordinate of z restricted to [-t, t] (as tools/generate.py).")
+_TRUNCATION = flags.DEFINE_float(
+    "truncation", 0.0, "Latent truncation: 0 = z ~ N(0, I); t > 0 = each "
+    "coordinate of z restricted to [-t, t] (as tools/generate.py).")
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -41,10 +43,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
-    result = evaluators.evaluate_workdir(
-        _WORKDIR.value, num_samples=_NUM_SAMPLES.value, classifier_workdir=_CLASSIFIER.value,
-        inception=_INCEPTION.value, batch_size=_BATCH.value, seed=_SEED.value, step=_STEP.value,
-        truncation=_TRUNCATION.value)
+    result = evaluators.evaluate_workdir(_WORKDIR.value, num_samples=_NUM_SAMPLES.value,
+                                         classifier_workdir=_CLASSIFIER.value, inception=_INCEPTION.value,
+                                         batch_size=_BATCH.value, seed=_SEED.value, step=_STEP.value,
+                                         truncation=_TRUNCATION.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -23,8 +23,9 @@ _NPZ = flags.DEFINE_string("npz", "", "Also write uint8 NHWC images under key `i
 _ATTRS = flags.DEFINE_list("attrs", [], "Attributes to request (conditional runs).")
 _NOT = flags.DEFINE_list("not", [], "Attributes to forbid (conditional runs).")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
-_TRUNCATION = flags.DEFINE_float("truncation", 0.0, "Latent truncation: 0 = z ~ N(0, I); t > 0 = each "
-                                 "coordinate of z restricted to [-t, t] (nearer the mode, less varied).")
+_TRUNCATION = flags.DEFINE_float(
+    "truncation", 0.0, "Latent truncation: 0 = z ~ N(0, I); t > 0 = each "
+    "coordinate of z restricted to [-t, t] (nearer the mode, less varied).")
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -46,8 +47,10 @@ def main(argv):
     writer.save_png(_OUT.value, writer.make_grid(images))
     print(f"wrote {_OUT.value} ({len(images)} images, step {models.step})")
   if _NPZ.value:
-    extra = {} if y is None else {"attributes": np.asarray(y, np.uint8),
-                                  "attribute_names": np.asarray(models.attribute_names)}
+    extra = {} if y is None else {
+        "attributes": np.asarray(y, np.uint8),
+        "attribute_names": np.asarray(models.attribute_names)
+    }
     np.savez(_NPZ.value, images=images, **extra)
     print(f"wrote {_NPZ.value}")
 

@@ -30,8 +30,7 @@ def main(argv):
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()},
-                   indent=2))
+  print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}, indent=2))
 
 
 if __name__ == "__main__":

@@ -34,8 +34,10 @@ def main(argv):
     sys.exit(2)
   keys = ("step", "heldout_nats_per_char", "bigram_nats_per_char", "wrong_locale_nats_per_char", "novelty",
           "uniqueness", "validity", "rejection_rate", "param_count", "wall_s")
-  print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k in keys},
-                   indent=2))
+  print(
+      json.dumps({
+          k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k in keys
+      }, indent=2))
 
 
 if __name__ == "__main__":

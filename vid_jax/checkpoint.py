@@ -18,9 +18,8 @@ class Checkpointer:
   def __init__(self, workdir: str, *, keep: int = 3, read_only: bool = False):
     self.workdir = workdir
     self.directory = paths.checkpoint_directory(workdir)
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=not read_only, read_only=read_only,
-        enable_async_checkpointing=not read_only)
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only,
+                                           enable_async_checkpointing=not read_only)
     self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "data"))
 
   def latest_step(self) -> int | None:
@@ -44,8 +43,9 @@ class Checkpointer:
     if config_path.exists():  # a run of a retired option: one clear line, not a shape mismatch
       check_retired(json.loads(config_path.read_text(encoding="utf-8")), where=str(config_path))
     try:
-      restored = self.manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
+      restored = self.manager.restore(
+          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                                        data=ocp.args.JsonRestore()))
     except ValueError as e:
       if "do not match" not in str(e) and "shape" not in str(e):
         raise

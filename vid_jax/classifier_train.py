@@ -53,8 +53,10 @@ class ClassifierOptions:
 
 def options_from_config(config, *, device_count: int) -> ClassifierOptions:
   """Reads and checks the fields train_and_evaluate uses; one UserError per bad field."""
+
   def err(field, value, fix):
     return UserError(f"config.{field}={value!r}: {fix}")
+
   c, d = config.classifier, config.data
   res = config.model.resolution
   if res < 8 or res & (res - 1):
@@ -76,12 +78,11 @@ def options_from_config(config, *, device_count: int) -> ClassifierOptions:
     raise err("classifier.blur_max", c.blur_max, f"must be in [0, {BLUR_RADIUS / 2}] pixels (0 = off)")
   if not 0 <= c.noise_max <= 1:
     raise err("classifier.noise_max", c.noise_max, "must be in [0, 1] (0 = off)")
-  return ClassifierOptions(
-      source=d.source, num_examples=d.num_examples or None,
-      cache_dir=d.cache_dir or None, resolution=res, width=c.width,
-      feature_dim=c.feature_dim, steps=c.steps, batch_size=c.batch_size, lr=float(c.lr),
-      holdout=float(c.holdout), eval_batch_size=c.eval_batch_size, log_every=c.log_every,
-      seed=config.train.seed, blur_max=float(c.blur_max), noise_max=float(c.noise_max))
+  return ClassifierOptions(source=d.source, num_examples=d.num_examples or None, cache_dir=d.cache_dir or
+                           None, resolution=res, width=c.width, feature_dim=c.feature_dim, steps=c.steps,
+                           batch_size=c.batch_size, lr=float(c.lr), holdout=float(c.holdout),
+                           eval_batch_size=c.eval_batch_size, log_every=c.log_every, seed=config.train.seed,
+                           blur_max=float(c.blur_max), noise_max=float(c.noise_max))
 
 
 class _Subset:
@@ -132,8 +133,7 @@ def evaluate_accuracy(classifier: Classifier, source, *, batch_size: int) -> dic
     batch = source.get_batch(idx)
     images = batch["image"]
     if len(idx) < batch_size:  # pad to one compiled shape
-      images = np.concatenate([images, np.zeros((batch_size - len(idx),) + images.shape[1:],
-                                                images.dtype)])
+      images = np.concatenate([images, np.zeros((batch_size - len(idx),) + images.shape[1:], images.dtype)])
     logits, feats = classifier.logits_and_features(images)
     pred = np.asarray(logits)[:len(idx)] > 0
     sum_squares += float(np.sum(np.square(np.asarray(feats, np.float64)[:len(idx)])))
@@ -142,9 +142,13 @@ def evaluate_accuracy(classifier: Classifier, source, *, batch_size: int) -> dic
     positives += labels.sum(0)
   rate = positives / n
   feature_dim = classifier.module.feature_dim
-  return {"accuracy": correct / n, "majority": np.maximum(rate, 1 - rate),
-          "positive_rate": rate, "feature_rms": float(np.sqrt(sum_squares / (n * feature_dim))),
-          "count": n}
+  return {
+      "accuracy": correct / n,
+      "majority": np.maximum(rate, 1 - rate),
+      "positive_rate": rate,
+      "feature_rms": float(np.sqrt(sum_squares / (n * feature_dim))),
+      "count": n
+  }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,28 +174,27 @@ def make_sources(opts: ClassifierOptions) -> tuple[_Subset, _Subset]:
 
 def make_loader(opts: ClassifierOptions, train_source):
   """This process's shuffled batches of the training split (global batch classifier.batch_size)."""
-  return data_lib.make_loader(train_source, global_batch_size=opts.batch_size, seed=opts.seed,
-                              shuffle=True, process_index=jax.process_index(),
-                              process_count=jax.process_count())
+  return data_lib.make_loader(train_source, global_batch_size=opts.batch_size, seed=opts.seed, shuffle=True,
+                              process_index=jax.process_index(), process_count=jax.process_count())
 
 
 def create_parts(opts: ClassifierOptions) -> Parts:
   """The module, Adam with a cosine-decayed lr, the mesh's shardings and the jitted step."""
-  module = AttributeClassifier(num_attributes=NUM_ATTRIBUTES, width=opts.width,
-                               feature_dim=opts.feature_dim)
+  module = AttributeClassifier(num_attributes=NUM_ATTRIBUTES, width=opts.width, feature_dim=opts.feature_dim)
   schedule = optax.cosine_decay_schedule(opts.lr, opts.steps, alpha=0.05)
   tx = optax.adam(schedule)
   mesh = shard_lib.make_mesh()
   rep = shard_lib.replicated(mesh)
   data_sharding = shard_lib.batch_sharding(mesh)
   step_fn = jax.jit(make_train_step(module, tx, blur_max=opts.blur_max, noise_max=opts.noise_max),
-                    in_shardings=(rep, rep, data_sharding, data_sharding, rep),
-                    out_shardings=(rep, rep, rep), donate_argnums=(0, 1))
+                    in_shardings=(rep, rep, data_sharding, data_sharding, rep), out_shardings=(rep, rep, rep),
+                    donate_argnums=(0, 1))
   return Parts(module=module, tx=tx, replicated=rep, data_sharding=data_sharding, step_fn=step_fn)
 
 
 def create_state(opts: ClassifierOptions, parts: Parts):
   """Fresh (variables, opt_state) from train.seed, replicated on every device."""
+
   def init(key):
     x = jnp.zeros((1, opts.resolution, opts.resolution, 3), jnp.float32)
     variables = parts.module.init(key, x, train=False)
@@ -229,8 +232,8 @@ def train_loop(opts: ClassifierOptions, *, parts: Parts, variables, opt_state, l
         raise UserError(f"classifier loss is {logged['classifier/loss']} at step {step}; "
                         "lower config.classifier.lr")
       writer.scalars(step, logged)
-      logging.info("classifier step %d/%d loss %.4f accuracy %.4f (%.2f steps/s)", step,
-                   opts.steps, logged["classifier/loss"], logged["classifier/accuracy"],
+      logging.info("classifier step %d/%d loss %.4f accuracy %.4f (%.2f steps/s)", step, opts.steps,
+                   logged["classifier/loss"], logged["classifier/accuracy"],
                    logged["classifier/steps_per_sec"])
   return variables
 
@@ -248,18 +251,35 @@ def evaluate_and_save(opts: ClassifierOptions, *, parts: Parts, variables, held_
   results["steps"] = opts.steps
   results["wall_s"] = time.perf_counter() - t_start
   summary = {
-      "source": opts.source, "resolution": opts.resolution, "steps": opts.steps,
-      "train_examples": train_examples, "heldout_examples": held["count"],
-      "train_s": train_s, "wall_s": results["wall_s"],
-      "heldout_accuracy": {n: results[n] for n in ATTRIBUTE_NAMES},
-      "heldout_majority_baseline": {n: float(m) for n, m in zip(ATTRIBUTE_NAMES, held["majority"])},
-      "heldout_positive_rate": {n: float(r) for n, r in zip(ATTRIBUTE_NAMES, held["positive_rate"])},
-      "mean_drawn": results["mean_drawn"], "feature_scale": classifier.feature_scale,
+      "source": opts.source,
+      "resolution": opts.resolution,
+      "steps": opts.steps,
+      "train_examples": train_examples,
+      "heldout_examples": held["count"],
+      "train_s": train_s,
+      "wall_s": results["wall_s"],
+      "heldout_accuracy": {
+          n: results[n] for n in ATTRIBUTE_NAMES
+      },
+      "heldout_majority_baseline": {
+          n: float(m) for n, m in zip(ATTRIBUTE_NAMES, held["majority"])
+      },
+      "heldout_positive_rate": {
+          n: float(r) for n, r in zip(ATTRIBUTE_NAMES, held["positive_rate"])
+      },
+      "mean_drawn": results["mean_drawn"],
+      "feature_scale": classifier.feature_scale,
   }
-  writer.scalars(opts.steps, {f"heldout_accuracy/{n}": results[n] for n in ATTRIBUTE_NAMES}
-                 | {"heldout_accuracy/mean_drawn": results["mean_drawn"]})
-  save_classifier(workdir, classifier, step=opts.steps,  # every process: orbax coordinates
-                  extra={"heldout_accuracy": summary["heldout_accuracy"], "source": opts.source})
+  writer.scalars(opts.steps, {f"heldout_accuracy/{n}": results[n] for n in ATTRIBUTE_NAMES} |
+                 {"heldout_accuracy/mean_drawn": results["mean_drawn"]})
+  save_classifier(
+      workdir,
+      classifier,
+      step=opts.steps,  # every process: orbax coordinates
+      extra={
+          "heldout_accuracy": summary["heldout_accuracy"],
+          "source": opts.source
+      })
   if jax.process_index() == 0:
     with paths.workdir_file(workdir, "classifier.json").open("w", encoding="utf-8") as f:
       json.dump(summary, f, indent=2)

@@ -66,8 +66,8 @@ def standing_inputs(*, z_dim: int, marginals):
   attrs = None
   if marginals is not None:
     p = np.asarray(marginals, np.float32)
-    attrs = jax.random.bernoulli(keys[1], jnp.asarray(p), (ts_lib.STANDING_SAMPLES, len(p))
-                                 ).astype(jnp.float32)
+    attrs = jax.random.bernoulli(keys[1], jnp.asarray(p),
+                                 (ts_lib.STANDING_SAMPLES, len(p))).astype(jnp.float32)
   return z, attrs
 
 
@@ -202,11 +202,18 @@ def request_attributes(models: "Models", key, n: int, wanted, unwanted):
 
 
 # Fields added after runs were written, with the value those older runs trained with.
-LEGACY_DEFAULTS = {("optim", "aux_weight"): 0.0, ("optim", "aux_mode"): "ac",
-                   ("model", "projection"): "pooled", ("optim", "lr_decay_start"): 0,
-                   ("model", "g_cond_hidden"): 0, ("optim", "mode_seeking"): 0.0,
-                   ("optim", "mismatch_weight"): 0.0, ("model", "aux_net_width"): 0,
-                   ("optim", "d_batch"): "separate", ("model", "g_cond_spatial"): 0}
+LEGACY_DEFAULTS = {
+    ("optim", "aux_weight"): 0.0,
+    ("optim", "aux_mode"): "ac",
+    ("model", "projection"): "pooled",
+    ("optim", "lr_decay_start"): 0,
+    ("model", "g_cond_hidden"): 0,
+    ("optim", "mode_seeking"): 0.0,
+    ("optim", "mismatch_weight"): 0.0,
+    ("model", "aux_net_width"): 0,
+    ("optim", "d_batch"): "separate",
+    ("model", "g_cond_spatial"): 0
+}
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -245,6 +252,7 @@ def load_models(workdir: str, step: int | None = None) -> Models:
   ema_variables = make_ema_variables_fn(generator, z_dim=config.model.z_dim,
                                         marginals=sampling_marginals(names, marginals))
   return Models(config=config, generator=generator, g_variables=ema_variables(state.ema_params),
-                discriminator=discriminator,
-                d_variables={"params": state.d_params, "batch_stats": state.d_batch_stats},
-                attribute_names=names, attribute_marginals=marginals, step=int(state.step))
+                discriminator=discriminator, d_variables={
+                    "params": state.d_params,
+                    "batch_stats": state.d_batch_stats
+                }, attribute_names=names, attribute_marginals=marginals, step=int(state.step))

@@ -39,25 +39,24 @@ def step_options(config) -> StepOptions:
   adv = config.refiners.adversarial
   adversarial = None
   if adv.enabled:
-    adversarial = tuple(sorted(dict(norm=adv.norm, eps=float(adv.eps), step_size=float(adv.step_size),
-                                    num_steps=int(adv.num_steps), fraction=float(adv.fraction)).items()))
+    adversarial = tuple(
+        sorted(
+            dict(norm=adv.norm, eps=float(adv.eps), step_size=float(adv.step_size),
+                 num_steps=int(adv.num_steps), fraction=float(adv.fraction)).items()))
   return StepOptions(loss=config.optim.loss, n_critic=config.optim.n_critic,
                      r1_gamma=float(config.optim.r1_gamma), ema_decay=float(config.optim.ema_decay),
-                     z_dim=config.model.z_dim,
-                     attribute_indices=tuple(ATTRIBUTE_INDEX[n] for n in names),
+                     z_dim=config.model.z_dim, attribute_indices=tuple(ATTRIBUTE_INDEX[n] for n in names),
                      adversarial=adversarial, aux_weight=float(config.optim.aux_weight),
-                     aux_mode=config.optim.aux_mode,
-                     mode_seeking=float(config.optim.mode_seeking),
-                     mismatch_weight=float(config.optim.mismatch_weight),
-                     d_batch=config.optim.d_batch)
+                     aux_mode=config.optim.aux_mode, mode_seeking=float(config.optim.mode_seeking),
+                     mismatch_weight=float(config.optim.mismatch_weight), d_batch=config.optim.d_batch)
 
 
 def make_source(config):
   """The run's data source (raises UserError with a fix when the data is missing)."""
   d = config.data
-  return data_lib.make_source(d.source, size=config.model.resolution, seed=d.seed,
-                              on_bad_file=d.on_bad_file, num_examples=d.num_examples or None,
-                              cache_dir=d.cache_dir or None, data_dir=d.data_dir or None)
+  return data_lib.make_source(d.source, size=config.model.resolution, seed=d.seed, on_bad_file=d.on_bad_file,
+                              num_examples=d.num_examples or None, cache_dir=d.cache_dir or None,
+                              data_dir=d.data_dir or None)
 
 
 def make_loader(config, source):
@@ -118,9 +117,9 @@ def create_parts(config) -> Parts:
   init_fn = ts_lib.make_init_fn(config, generator, discriminator)
   init_key = jax.random.PRNGKey(config.train.seed)
   abstract_state = jax.eval_shape(init_fn, init_key)
-  step_fn = make_multi_step(make_train_step(generator=generator, discriminator=discriminator,
-                                            options=step_options(config)),
-                            config.train.steps_per_dispatch)
+  step_fn = make_multi_step(
+      make_train_step(generator=generator, discriminator=discriminator, options=step_options(config)),
+      config.train.steps_per_dispatch)
   return Parts(generator=generator, discriminator=discriminator, mesh=mesh, replicated=rep,
                state_sharding=jax.tree.map(lambda _: rep, abstract_state),
                batch_sharding=shard_lib.batch_sharding(mesh, leading_axes=1), init_fn=init_fn,
@@ -206,9 +205,11 @@ def stop_on_sigterm():
   stop = threading.Event()
   previous = None
   if threading_main():
+
     def on_sigterm(signum, frame):  # pylint: disable=unused-argument
       logging.warning("SIGTERM: saving a checkpoint after the current step, then stopping")
       stop.set()
+
     previous = signal.signal(signal.SIGTERM, on_sigterm)
   try:
     yield stop
@@ -247,8 +248,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   try:
     with stop_on_sigterm() as stop:
       return train_loop(config, parts=parts, state=state, loader=loader, checkpointer=checkpointer,
-                        writer=writer, stop=stop,
-                        samples=make_grid_sampler(config, parts, source, ema_variables),
+                        writer=writer, stop=stop, samples=make_grid_sampler(config, parts, source,
+                                                                            ema_variables),
                         evaluate=make_evaluate_fn(config, parts, marginals, ema_variables))
   finally:
     checkpointer.close()
@@ -319,9 +320,10 @@ def _log(writer, step: int, host: dict, *, sps: float, num_steps: int, batch_siz
   logged.update(steps_per_sec=sps, images_per_sec=sps * batch_size)
   writer.scalars(step, logged)
   eta = (num_steps - step) / max(sps, 1e-9)
-  logging.info("step %d/%d | %.2f steps/s %.0f img/s | ETA %s | d_loss %.3f g_loss %.3f "
-               "D(x) %.3f D(G(z)) %.3f", step, num_steps, sps, sps * batch_size, _fmt_eta(eta),
-               logged["d_loss"], logged["g_loss"], logged["d_real"], logged["d_fake"])
+  logging.info(
+      "step %d/%d | %.2f steps/s %.0f img/s | ETA %s | d_loss %.3f g_loss %.3f "
+      "D(x) %.3f D(G(z)) %.3f", step, num_steps, sps, sps * batch_size, _fmt_eta(eta), logged["d_loss"],
+      logged["g_loss"], logged["d_real"], logged["d_fake"])
   return logged
 
 

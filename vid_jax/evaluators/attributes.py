@@ -15,8 +15,8 @@ from vid_jax.metrics.attributes import attribute_agreement
 from vid_jax.models import classifier as classifier_lib
 
 # (name, Gaussian blur sigma in px at the images' size, noise std on the [-1, 1] scale)
-DEGRADATIONS = (("clean", 0.0, 0.0), ("blur_0.7", 0.7, 0.0), ("blur_1.0", 1.0, 0.0),
-                ("blur_1.5", 1.5, 0.0), ("noise_0.1", 0.0, 0.1), ("noise_0.2", 0.0, 0.2))
+DEGRADATIONS = (("clean", 0.0, 0.0), ("blur_0.7", 0.7, 0.0), ("blur_1.0", 1.0, 0.0), ("blur_1.5", 1.5, 0.0),
+                ("noise_0.1", 0.0, 0.1), ("noise_0.2", 0.0, 0.2))
 
 
 def classifier_columns(classifier, attribute_names: Sequence[str]) -> list[int]:
@@ -28,8 +28,8 @@ def classifier_columns(classifier, attribute_names: Sequence[str]) -> list[int]:
   return [classifier.attribute_names.index(a) for a in attribute_names]
 
 
-def attribute_accuracy(classifier, images, requested_attrs, attribute_names: Sequence[str]
-                       ) -> dict[str, float]:
+def attribute_accuracy(classifier, images, requested_attrs,
+                       attribute_names: Sequence[str]) -> dict[str, float]:
   """Agreement of the classifier with requested attributes of conditioned samples.
 
   Args:
@@ -47,8 +47,8 @@ def attribute_accuracy(classifier, images, requested_attrs, attribute_names: Seq
 
 
 def attribute_robustness(classifier, images_uint8, attrs, attribute_names: Sequence[str], *,
-                         degradations=DEGRADATIONS, seed: int = 0, batch_size: int = 250
-                         ) -> dict[str, dict[str, float]]:
+                         degradations=DEGRADATIONS, seed: int = 0,
+                         batch_size: int = 250) -> dict[str, dict[str, float]]:
   """How the classifier's reading of real images' attributes survives blur and noise.
 
   A classifier that judges GAN samples should read their attributes, not their softness: this
@@ -108,8 +108,9 @@ class AttributeEvaluator:
       requested.append(np.asarray(attrs) > 0.5)
       predicted.append(np.asarray(self.classifier.logits(images))[:, self.cols] > 0)
     n = self.num_samples
-    return attribute_agreement(np.concatenate(predicted)[:n], np.concatenate(requested)[:n],
-                               self.attribute_names)
+    return attribute_agreement(
+        np.concatenate(predicted)[:n],
+        np.concatenate(requested)[:n], self.attribute_names)
 
 
 def make(ctx: Context) -> AttributeEvaluator | None:
@@ -117,5 +118,5 @@ def make(ctx: Context) -> AttributeEvaluator | None:
   if not ctx.attribute_names or ctx.classifier is None:
     return None
   return AttributeEvaluator(classifier=ctx.classifier, attribute_names=ctx.attribute_names,
-                            sample_fn=ctx.sample_fn, num_samples=ctx.num_samples,
-                            batch_size=ctx.batch_size, key=ctx.key)
+                            sample_fn=ctx.sample_fn, num_samples=ctx.num_samples, batch_size=ctx.batch_size,
+                            key=ctx.key)

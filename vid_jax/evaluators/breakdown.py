@@ -25,9 +25,9 @@ def _check_targets(targets: Sequence[str], names: Sequence[str]) -> None:
                     f"{', '.join(names)}")
 
 
-def attribute_report(generate, classifier, attribute_names: Sequence[str], marginals,
-                     targets: Sequence[str], *, z_dim: int, num_samples: int, requests: int,
-                     latents: int, batch_size: int, seed: int = 0) -> dict:
+def attribute_report(generate, classifier, attribute_names: Sequence[str], marginals, targets: Sequence[str],
+                     *, z_dim: int, num_samples: int, requests: int, latents: int, batch_size: int,
+                     seed: int = 0) -> dict:
   """Both breakdowns for a conditional generator.
 
   Args:
@@ -77,10 +77,9 @@ def attribute_report(generate, classifier, attribute_names: Sequence[str], margi
   return {"by_combination": by_combination, "by_latent": by_latent}
 
 
-def report_workdir(workdir: str, *, classifier_workdir: str | None = None,
-                   attributes: Sequence[str] = (), num_samples: int = 4000, requests: int = 200,
-                   latents: int = 8, batch_size: int = 200, seed: int = 0,
-                   step: int | None = None) -> dict:
+def report_workdir(workdir: str, *, classifier_workdir: str | None = None, attributes: Sequence[str] = (),
+                   num_samples: int = 4000, requests: int = 200, latents: int = 8, batch_size: int = 200,
+                   seed: int = 0, step: int | None = None) -> dict:
   """`attribute_report` for the EMA generator of a conditional training workdir.
 
   Args:
@@ -105,14 +104,19 @@ def report_workdir(workdir: str, *, classifier_workdir: str | None = None,
                     f"train one with configs/cdcgan_avatars.py")
   targets = list(attributes) or names
   _check_targets(targets, names)
-  classifier_workdir = (config.eval.classifier_workdir if classifier_workdir is None
-                        else classifier_workdir)
+  classifier_workdir = (config.eval.classifier_workdir if classifier_workdir is None else classifier_workdir)
   classifier = clf_lib.load_classifier(classifier_workdir)
   models = inference.load_models(workdir, step=step)
-  report = attribute_report(models.generate, classifier, models.attribute_names,
-                            models.sampling_marginals, targets,
-                            z_dim=models.z_dim, num_samples=num_samples, requests=requests,
+  report = attribute_report(models.generate, classifier, models.attribute_names, models.sampling_marginals,
+                            targets, z_dim=models.z_dim, num_samples=num_samples, requests=requests,
                             latents=latents, batch_size=batch_size, seed=seed)
-  return {"workdir": workdir, "step": models.step, "classifier_workdir": classifier_workdir,
-          "num_samples": num_samples, "requests": requests, "latents": latents, "seed": seed,
-          **report}
+  return {
+      "workdir": workdir,
+      "step": models.step,
+      "classifier_workdir": classifier_workdir,
+      "num_samples": num_samples,
+      "requests": requests,
+      "latents": latents,
+      "seed": seed,
+      **report
+  }

@@ -64,10 +64,9 @@ def check_eval_config(config) -> None:
   if e.batch_size < 1:
     raise UserError(f"config.eval.batch_size={e.batch_size!r}: must be >= 1")
   if config.train.eval_every and not (e.classifier_workdir or e.inception):
-    raise UserError(
-        f"config.train.eval_every={config.train.eval_every} needs a feature space: set "
-        "config.eval.classifier_workdir (train one with tools/train_classifier.py) and/or "
-        "config.eval.inception (a .npz from tools/convert_inception.py), or set eval_every=0")
+    raise UserError(f"config.train.eval_every={config.train.eval_every} needs a feature space: set "
+                    "config.eval.classifier_workdir (train one with tools/train_classifier.py) and/or "
+                    "config.eval.inception (a .npz from tools/convert_inception.py), or set eval_every=0")
   if e.classifier_workdir and not paths.workdir_file(e.classifier_workdir, "checkpoints").is_dir():
     raise UserError(f"config.eval.classifier_workdir={e.classifier_workdir!r} holds no classifier "
                     "checkpoint; train one with python tools/train_classifier.py "
@@ -100,9 +99,9 @@ def from_config(config, *, generator, marginals, seed: int | None = None,
   if config.eval.num_samples < 2 or config.eval.batch_size < 1:
     raise UserError(f"eval num_samples={config.eval.num_samples} / batch_size="
                     f"{config.eval.batch_size}: need >= 2 and >= 1")
-  ctx = Context(config=config, generator=generator,
-                attribute_names=tuple(config_attribute_names(config)), marginals=marginals,
-                seed=config.train.seed if seed is None else int(seed), truncation=truncation)
+  ctx = Context(config=config, generator=generator, attribute_names=tuple(config_attribute_names(config)),
+                marginals=marginals, seed=config.train.seed if seed is None else int(seed),
+                truncation=truncation)
   built = (REGISTRY[name](ctx) for name in names)
   return [e for e in built if e is not None]
 

@@ -31,9 +31,8 @@ def reference_source(config, *, size: int, num_samples: int):
   if d.source == "avatars":
     return data_lib.make_source("avatars", size=size, seed=config.train.seed + HELDOUT_SEED_OFFSET,
                                 num_examples=max(2 * num_samples, 4))
-  return data_lib.make_source(d.source, size=size, seed=config.train.seed,
-                              on_bad_file=d.on_bad_file, num_examples=d.num_examples or None,
-                              cache_dir=d.cache_dir or None)
+  return data_lib.make_source(d.source, size=size, seed=config.train.seed, on_bad_file=d.on_bad_file,
+                              num_examples=d.num_examples or None, cache_dir=d.cache_dir or None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,8 +110,7 @@ class Context:
 
   @functools.cached_property
   def real_images(self) -> RealImages:
-    source = reference_source(self.config, size=self.config.model.resolution,
-                              num_samples=self.num_samples)
+    source = reference_source(self.config, size=self.config.model.resolution, num_samples=self.num_samples)
     return real_image_sets(source, self.num_samples, seed=self.seed)
 
   @functools.cached_property

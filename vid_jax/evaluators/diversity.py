@@ -2,7 +2,7 @@
 next to the same measure on real images that share their attributes."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -64,15 +64,19 @@ class DiversityEvaluator:
     self.batch_size = int(batch_size)
     self.key = key
     self.real_diversity = real_diversity
-    batches = [inference.sample_inputs(jax.random.fold_in(key, i), self.batch_size, z_dim=z_dim,
-                                       marginals=marginals, truncation=truncation)[1]
-               for i in range(-(-int(num_samples) // self.batch_size))]
+    batches = [
+        inference.sample_inputs(jax.random.fold_in(key, i), self.batch_size, z_dim=z_dim, marginals=marginals,
+                                truncation=truncation)[1]
+        for i in range(-(-int(num_samples) // self.batch_size))
+    ]
     self.conditions = np.concatenate([np.asarray(b) for b in batches])[:diversity_lib.CONDITIONS]
 
   def __call__(self, variables) -> dict[str, float]:
-    out = {"diversity/same_attributes": same_attribute_diversity(
-        lambda k, a: self.generate_fn(variables, k, a), self.conditions,
-        jax.random.fold_in(self.key, _FOLD), batch_size=self.batch_size)}
+    out = {
+        "diversity/same_attributes":
+            same_attribute_diversity(lambda k, a: self.generate_fn(variables, k, a), self.conditions,
+                                     jax.random.fold_in(self.key, _FOLD), batch_size=self.batch_size)
+    }
     if self.real_diversity is not None:
       out["diversity/same_attributes_real"] = self.real_diversity
     return out
@@ -85,7 +89,8 @@ def make(ctx: Context) -> DiversityEvaluator | None:
     return None
   real = ctx.real_images
   real_diversity = diversity_lib.real_same_attribute_diversity(
-      real.reference, np.asarray(real.attributes, bool)[:, [ATTRIBUTE_INDEX[a] for a in names]])
+      real.reference,
+      np.asarray(real.attributes, bool)[:, [ATTRIBUTE_INDEX[a] for a in names]])
   return DiversityEvaluator(generate_fn=ctx.generate_fn, z_dim=ctx.z_dim, marginals=ctx.marginals,
-                            truncation=ctx.truncation, num_samples=ctx.num_samples,
-                            batch_size=ctx.batch_size, key=ctx.key, real_diversity=real_diversity)
+                            truncation=ctx.truncation, num_samples=ctx.num_samples, batch_size=ctx.batch_size,
+                            key=ctx.key, real_diversity=real_diversity)

@@ -73,8 +73,8 @@ class FidEvaluator:
 
   def _metrics(self, fake) -> dict[str, float]:
     subset = fid_lib.default_kid_subset_size(min(len(fake), len(self.real)))
-    return fid_lib.fid_kid(fake, self.real, kid_subset_size=subset,
-                           kid_num_subsets=self.kid_num_subsets, seed=self.seed)
+    return fid_lib.fid_kid(fake, self.real, kid_subset_size=subset, kid_num_subsets=self.kid_num_subsets,
+                           seed=self.seed)
 
   def __call__(self, variables) -> dict[str, float]:
     """The EMA generator's variables -> {"<space>/fid", "<space>/kid_mean", "<space>/kid_std",
@@ -86,17 +86,18 @@ class FidEvaluator:
 
 def _fid(ctx: Context, space: str, feature_fn, provenance: dict) -> FidEvaluator:
   return FidEvaluator(space=space, feature_fn=feature_fn, sample_fn=ctx.sample_fn,
-                      real_images=ctx.real_images, num_samples=ctx.num_samples,
-                      batch_size=ctx.batch_size, key=ctx.key, seed=ctx.seed, provenance=provenance)
+                      real_images=ctx.real_images, num_samples=ctx.num_samples, batch_size=ctx.batch_size,
+                      key=ctx.key, seed=ctx.seed, provenance=provenance)
 
 
 def domain(ctx: Context) -> FidEvaluator | None:
   """FID / KID in the attribute classifier's feature space (with eval.classifier_workdir)."""
   if ctx.classifier is None:
     return None
-  return _fid(ctx, DOMAIN, ctx.classifier.features,
-              {"classifier_workdir": paths.absolute(ctx.config.eval.classifier_workdir),
-               "comparable_to_published": False})
+  return _fid(ctx, DOMAIN, ctx.classifier.features, {
+      "classifier_workdir": paths.absolute(ctx.config.eval.classifier_workdir),
+      "comparable_to_published": False
+  })
 
 
 def inception(ctx: Context) -> FidEvaluator | None:
@@ -104,8 +105,14 @@ def inception(ctx: Context) -> FidEvaluator | None:
   inc = ctx.inception
   if inc is None:
     return None
-  return _fid(ctx, INCEPTION, inc.features, {
-      "weights": os.path.abspath(ctx.config.eval.inception), "source_sha256": inc.source_sha256,
-      # True only for weights converted from pytorch-fid's release file (and then only at
-      # equal sample counts); None when the .npz does not say.
-      "comparable_to_published": True if inc.is_pytorch_fid_release else None})
+  return _fid(
+      ctx,
+      INCEPTION,
+      inc.features,
+      {
+          "weights": os.path.abspath(ctx.config.eval.inception),
+          "source_sha256": inc.source_sha256,
+          # True only for weights converted from pytorch-fid's release file (and then only at
+          # equal sample counts); None when the .npz does not say.
+          "comparable_to_published": True if inc.is_pytorch_fid_release else None
+      })

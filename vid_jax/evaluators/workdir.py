@@ -30,9 +30,8 @@ def eval_config(config, *, num_samples: int | None = None, classifier_workdir: s
   return config
 
 
-def evaluate_workdir(workdir: str, *, num_samples: int | None = None,
-                     classifier_workdir: str | None = None, inception: str = "",
-                     batch_size: int | None = None, seed: int | None = None,
+def evaluate_workdir(workdir: str, *, num_samples: int | None = None, classifier_workdir: str | None = None,
+                     inception: str = "", batch_size: int | None = None, seed: int | None = None,
                      step: int | None = None, truncation: float = 0.0) -> dict:
   """Evaluates the EMA generator of a training workdir with the run's evaluators.
 
@@ -56,12 +55,26 @@ def evaluate_workdir(workdir: str, *, num_samples: int | None = None,
   config = eval_config(models.config, num_samples=num_samples, classifier_workdir=classifier_workdir,
                        inception=inception, batch_size=batch_size)
   seed = config.train.seed if seed is None else seed
-  evaluators = common.from_config(config, generator=models.generator,
-                                  marginals=models.sampling_marginals, seed=seed, truncation=truncation)
+  evaluators = common.from_config(config, generator=models.generator, marginals=models.sampling_marginals,
+                                  seed=seed, truncation=truncation)
   metrics = common.evaluate(evaluators, models.g_variables)
   spaces = {e.name: e.provenance for e in evaluators if hasattr(e, "provenance")}
-  return {"workdir": paths.absolute(workdir), "step": models.step,
-          "num_samples": config.eval.num_samples, "seed": seed, "truncation": truncation,
-          "real_images": "held-out avatars (another seed)" if config.data.source == "avatars"
-          else f"random images of {config.data.source}",
-          "feature_spaces": spaces, "metrics": metrics}
+  return {
+      "workdir":
+          paths.absolute(workdir),
+      "step":
+          models.step,
+      "num_samples":
+          config.eval.num_samples,
+      "seed":
+          seed,
+      "truncation":
+          truncation,
+      "real_images":
+          "held-out avatars (another seed)"
+          if config.data.source == "avatars" else f"random images of {config.data.source}",
+      "feature_spaces":
+          spaces,
+      "metrics":
+          metrics
+  }

@@ -76,8 +76,7 @@ def checkpoint_manager(workdir: str, *, read_only: bool, keep: int = 2) -> ocp.C
   """WORKDIR/checkpoints with the items ITEMS (synchronous saves)."""
   options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only,
                                          enable_async_checkpointing=False)
-  return ocp.CheckpointManager(paths.checkpoint_directory(workdir), options=options,
-                               item_names=ITEMS)
+  return ocp.CheckpointManager(paths.checkpoint_directory(workdir), options=options, item_names=ITEMS)
 
 
 def module_from_meta(meta: dict) -> NicknameTransformer:
@@ -109,10 +108,11 @@ def load_nickname_model(workdir: str) -> NicknameModel:
                       f"now {META_VERSION}); retrain it: {TRAIN_HINT.format(workdir=workdir)}")
     module = module_from_meta(meta)
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    abstract = jax.eval_shape(lambda: module.init(jax.random.key(0),
-                                                  jnp.zeros((1, module.max_len), jnp.int32))["params"])
+    abstract = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros(
+        (1, module.max_len), jnp.int32))["params"])
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract)
-    params = manager.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract)))["params"]
+    params = manager.restore(step,
+                             args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract)))["params"]
   finally:
     manager.close()
   train = {loc: frozenset(meta["train_names"][loc]) for loc in LOCALES}
@@ -124,8 +124,8 @@ def load_nickname_model(workdir: str) -> NicknameModel:
 @dataclasses.dataclass(frozen=True)
 class _Steer:
   """How one keyword steers a name: characters forced into the display and/or a handle prefix."""
-  display: str = ""         # forced characters (model form: en_US lowercase)
-  handle_prefix: str = ""   # Latin, for keywords the display cannot show
+  display: str = ""  # forced characters (model form: en_US lowercase)
+  handle_prefix: str = ""  # Latin, for keywords the display cannot show
 
 
 def _steer(model: NicknameModel, locale: str, keyword: str) -> _Steer | None:
@@ -186,8 +186,8 @@ def make_nickname(locale: str, text: str, *, handle_prefix: str = "") -> dict:
   return {"display": display, "handle": handles.to_handle(latin, salt=display)}
 
 
-def check_nickname(model: NicknameModel, locale: str, text: str, nick: dict, *, valid: bool,
-                   taken: frozenset, used: set) -> str | None:
+def check_nickname(model: NicknameModel, locale: str, text: str, nick: dict, *, valid: bool, taken: frozenset,
+                   used: set) -> str | None:
   """The rejection reason of a candidate (one of REASONS), or None if acceptable."""
   if not valid or len(text) < MIN_CHARS[locale]:
     return "invalid"
@@ -243,7 +243,9 @@ def draw_nicknames(model: NicknameModel, *, key, locales: list[str], keywords: l
   if len(keywords) != n:
     raise UserError(f"got {n} locales but {len(keywords)} keyword lists; give one list per request")
   loc_ids = [locale_id(loc) for loc in locales]
-  steers = [[s for kw in kws if (s := _steer(model, check_locale(loc), kw))] for loc, kws in zip(locales, keywords)]
+  steers = [
+      [s for kw in kws if (s := _steer(model, check_locale(loc), kw))] for loc, kws in zip(locales, keywords)
+  ]
   taken = frozenset(t.strip().lstrip("@").lower() for t in taken)
   used, results = set(), [None] * n
   stats = {"proposed": 0, "accepted": 0, "rejected": dict.fromkeys(REASONS, 0)}
@@ -267,9 +269,9 @@ def draw_nicknames(model: NicknameModel, *, key, locales: list[str], keywords: l
       for t, c in forced_text.items():
         forced[b, t], mask[b, t] = model.vocab.index.get(c, UNK), True
       plans.append((forced_text, steer.handle_prefix))
-    out = jax.device_get(sample(model.params, jax.random.fold_in(key, r), jnp.asarray(ids),
-                                jnp.asarray(forced), jnp.asarray(mask), module=model.module,
-                                temperature=float(temperature)))
+    out = jax.device_get(
+        sample(model.params, jax.random.fold_in(key, r), jnp.asarray(ids), jnp.asarray(forced),
+               jnp.asarray(mask), module=model.module, temperature=float(temperature)))
     for b, (i, _) in enumerate(rows):
       if results[i] is not None:
         continue

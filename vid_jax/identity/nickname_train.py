@@ -69,7 +69,8 @@ def validate_config(config) -> None:
   if not 0.0 <= m.dropout < 1.0:
     raise _err("model.dropout", m.dropout, "must be in [0, 1)")
   if o.lr <= 0 or o.clip_norm <= 0 or o.weight_decay < 0 or not 0 <= o.end_lr_fraction <= 1:
-    raise _err("optim", o.to_dict(), "lr and clip_norm must be > 0, weight_decay >= 0, end_lr_fraction in [0, 1]")
+    raise _err("optim", o.to_dict(),
+               "lr and clip_norm must be > 0, weight_decay >= 0, end_lr_fraction in [0, 1]")
   if t.num_steps < 1 or t.batch_size < 1 or t.steps_per_dispatch < 1 or t.keep < 1:
     raise _err("train", t.to_dict(), "num_steps, batch_size, steps_per_dispatch and keep must be >= 1")
   if o.warmup_steps < 0 or o.warmup_steps >= t.num_steps:
@@ -122,7 +123,8 @@ def make_init(module: NicknameTransformer, optim: OptimOptions, seed: int):
 
   @jax.jit
   def init():
-    params = module.init(jax.random.key(seed, impl=PRNG_IMPL), jnp.zeros((1, module.max_len), jnp.int32))["params"]
+    params = module.init(jax.random.key(seed, impl=PRNG_IMPL), jnp.zeros((1, module.max_len),
+                                                                         jnp.int32))["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
 
   return init
@@ -185,9 +187,16 @@ def heldout_losses(params, module, data: data_lib.NicknameData, *, batch_size: i
     out[shift] = (sums, counts)
   right_s, right_c = out[0]
   wrong_s = sum(out[s][0] for s in range(1, len(LOCALES))) / (len(LOCALES) - 1)
-  return {"heldout": float(right_s.sum() / right_c.sum()), "wrong_locale": float(wrong_s.sum() / right_c.sum()),
-          "per_locale": {l: {"heldout": float(right_s[j] / right_c[j]),
-                             "wrong_locale": float(wrong_s[j] / right_c[j])} for j, l in enumerate(LOCALES)}}
+  return {
+      "heldout": float(right_s.sum() / right_c.sum()),
+      "wrong_locale": float(wrong_s.sum() / right_c.sum()),
+      "per_locale": {
+          l: {
+              "heldout": float(right_s[j] / right_c[j]),
+              "wrong_locale": float(wrong_s[j] / right_c[j])
+          } for j, l in enumerate(LOCALES)
+      }
+  }
 
 
 def bigram_losses(data: data_lib.NicknameData) -> dict:
@@ -209,29 +218,38 @@ def bigram_losses(data: data_lib.NicknameData) -> dict:
     if best is None or nll.mean() < best[1].mean():
       best = (alpha, nll)
   alpha, nll = best
-  return {"bigram": float(nll.mean()), "alpha": alpha,
-          "per_locale": {l: float(nll[loc == j].mean()) for j, l in enumerate(LOCALES)}}
+  return {
+      "bigram": float(nll.mean()),
+      "alpha": alpha,
+      "per_locale": {
+          l: float(nll[loc == j].mean()) for j, l in enumerate(LOCALES)
+      }
+  }
 
 
-def sample_quality(model: nick_lib.NicknameModel, *, key, num: int, batch_size: int, temperature: float) -> dict:
+def sample_quality(model: nick_lib.NicknameModel, *, key, num: int, batch_size: int,
+                   temperature: float) -> dict:
   """Validity, uniqueness and novelty of `num` unsteered names per locale (and their means)."""
   out = {}
   for j, loc in enumerate(LOCALES):
     texts, valid = [], []
     for start in range(0, num, batch_size):
       b = min(batch_size, num - start)
-      drawn = jax.device_get(sample(
-          model.params, jax.random.fold_in(key, j * 100_003 + start), jnp.full((b,), j, jnp.int32),
-          jnp.zeros((b, model.max_chars), jnp.int32), jnp.zeros((b, model.max_chars), bool),
-          module=model.module, temperature=temperature))
+      drawn = jax.device_get(
+          sample(model.params, jax.random.fold_in(key, j * 100_003 + start), jnp.full((b,), j, jnp.int32),
+                 jnp.zeros((b, model.max_chars), jnp.int32), jnp.zeros((b, model.max_chars), bool),
+                 module=model.module, temperature=temperature))
       for row in range(b):
         text, in_script = nick_lib.decode_candidate(model, loc, drawn["tokens"][row], {})
         texts.append(text)
         valid.append(bool(drawn["terminated"][row]) and in_script and len(text) >= nick_lib.MIN_CHARS[loc])
     good = [t for t, ok in zip(texts, valid) if ok]
-    out[loc] = {"validity": len(good) / num, "uniqueness": len(set(good)) / max(len(good), 1),
-                "novelty": sum(t not in model.training_names[loc] for t in good) / max(len(good), 1),
-                "examples": sorted(set(good))[:12]}
+    out[loc] = {
+        "validity": len(good) / num,
+        "uniqueness": len(set(good)) / max(len(good), 1),
+        "novelty": sum(t not in model.training_names[loc] for t in good) / max(len(good), 1),
+        "examples": sorted(set(good))[:12]
+    }
   for k in ("validity", "uniqueness", "novelty"):
     out[k] = float(np.mean([out[loc][k] for loc in LOCALES]))
   return out
@@ -240,16 +258,34 @@ def sample_quality(model: nick_lib.NicknameModel, *, key, num: int, batch_size: 
 def _run_fields(config: dict) -> dict:
   """The settings a resumed run must share with its start (not logging or evaluation)."""
   t = config["train"]
-  return {"data": config["data"], "model": config["model"], "optim": config["optim"],
-          "train": {k: t[k] for k in ("num_steps", "batch_size", "steps_per_dispatch", "seed")}}
+  return {
+      "data": config["data"],
+      "model": config["model"],
+      "optim": config["optim"],
+      "train": {
+          k: t[k] for k in ("num_steps", "batch_size", "steps_per_dispatch", "seed")
+      }
+  }
 
 
 def _meta(config, data: data_lib.NicknameData, module: NicknameTransformer, step: int) -> dict:
-  model = {f.name: getattr(module, f.name) for f in dataclasses.fields(module) if f.name not in ("parent", "name")}
-  return {"kind": "nickname", "version": nick_lib.META_VERSION, "step": int(step), "config": config.to_dict(),
-          "model": model, "chars": list(data.vocab.chars),
-          "train_names": {l: list(v) for l, v in data.train_names.items()},
-          "heldout_names": {l: list(v) for l, v in data.heldout_names.items()}}
+  model = {
+      f.name: getattr(module, f.name) for f in dataclasses.fields(module) if f.name not in ("parent", "name")
+  }
+  return {
+      "kind": "nickname",
+      "version": nick_lib.META_VERSION,
+      "step": int(step),
+      "config": config.to_dict(),
+      "model": model,
+      "chars": list(data.vocab.chars),
+      "train_names": {
+          l: list(v) for l, v in data.train_names.items()
+      },
+      "heldout_names": {
+          l: list(v) for l, v in data.heldout_names.items()
+      }
+  }
 
 
 def train_nickname(config, workdir: str, *, stop_after: int | None = None) -> dict:
@@ -275,8 +311,8 @@ def train_nickname(config, workdir: str, *, stop_after: int | None = None) -> di
   manager = nick_lib.checkpoint_manager(workdir, read_only=False, keep=t.keep)
   try:
     state = _restore_or_init(manager, workdir, config, data=data, init=init)
-    metrics = _train_loop(config, workdir, manager=manager, data=data, module=module, optim=optim, state=state,
-                          t_start=t_start, stop_after=stop_after)
+    metrics = _train_loop(config, workdir, manager=manager, data=data, module=module, optim=optim,
+                          state=state, t_start=t_start, stop_after=stop_after)
   finally:
     manager.close()
   return metrics
@@ -293,7 +329,8 @@ def _restore_or_init(manager, workdir: str, config, *, data: data_lib.NicknameDa
     meta = {}
   if meta.get("kind") != "nickname":
     raise UserError(f"{workdir}/checkpoints holds another model's checkpoints; give a new --workdir")
-  if meta.get("chars") != list(data.vocab.chars) or _run_fields(meta["config"]) != _run_fields(config.to_dict()):
+  if meta.get("chars") != list(data.vocab.chars) or _run_fields(meta["config"]) != _run_fields(
+      config.to_dict()):
     raise UserError(f"the checkpoint in {workdir} was trained on other data or with other data/model/optim/"
                     "train settings; resume with the run's config (its checkpoints' meta) or train in a new "
                     "--workdir")
@@ -315,9 +352,10 @@ def _train_loop(config, workdir: str, *, manager, data: data_lib.NicknameData, m
   writer = writer_lib.MetricWriter(workdir, enabled=jax.process_index() == 0)
 
   def save(step):
-    manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), params=ocp.args.StandardSave(state.params),
-        meta=ocp.args.JsonSave(_meta(config, data, module, step))), force=True)
+    manager.save(
+        step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                      params=ocp.args.StandardSave(state.params),
+                                      meta=ocp.args.JsonSave(_meta(config, data, module, step))), force=True)
 
   t_log, step_log, last = time.perf_counter(), start, {}
   try:
@@ -331,8 +369,8 @@ def _train_loop(config, workdir: str, *, manager, data: data_lib.NicknameData, m
         last["nickname/steps_per_sec"] = (step - step_log) / max(now - t_log, 1e-9)
         t_log, step_log = now, step
         writer.scalars(step, last)
-        logging.info("nickname step %d/%d loss %.4f (%.1f steps/s)", step, t.num_steps,
-                     last["nickname/loss"], last["nickname/steps_per_sec"])
+        logging.info("nickname step %d/%d loss %.4f (%.1f steps/s)", step, t.num_steps, last["nickname/loss"],
+                     last["nickname/steps_per_sec"])
       if step % t.checkpoint_every == 0 and step != t.num_steps:
         save(step)
       if stop_after is not None and step >= stop_after:
@@ -344,8 +382,9 @@ def _train_loop(config, workdir: str, *, manager, data: data_lib.NicknameData, m
     # Times of this process: a resumed run (resumed_from > 0) counts only its own steps.
     metrics.update(train_s=train_s, wall_s=time.perf_counter() - t_start, resumed_from=start,
                    train_loss=last.get("nickname/loss"))
-    writer.scalars(t.num_steps, {f"eval/{k}": v for k, v in metrics.items()
-                                 if isinstance(v, (int, float)) and v is not None})
+    writer.scalars(t.num_steps, {
+        f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and v is not None
+    })
     if jax.process_index() == 0:
       with paths.workdir_file(workdir, "metrics.json").open("w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=2, ensure_ascii=False)
@@ -360,9 +399,9 @@ def evaluate(config, data: data_lib.NicknameData, module: NicknameTransformer, p
   loss = heldout_losses(params, module, data, batch_size=e.batch_size)
   bigram = bigram_losses(data)
   train = {l: frozenset(v) for l, v in data.train_names.items()}
-  model = nick_lib.NicknameModel(
-      params=params, module=module, vocab=data.vocab, config=config.to_dict(), step=step, training_names=train,
-      known_names={l: train[l] | frozenset(data.heldout_names[l]) for l in LOCALES})
+  model = nick_lib.NicknameModel(params=params, module=module, vocab=data.vocab, config=config.to_dict(),
+                                 step=step, training_names=train,
+                                 known_names={l: train[l] | frozenset(data.heldout_names[l]) for l in LOCALES})
   key = jax.random.key(config.train.seed + 1)
   quality = sample_quality(model, key=key, num=e.samples_per_locale, batch_size=e.batch_size,
                            temperature=e.temperature)
@@ -370,15 +409,29 @@ def evaluate(config, data: data_lib.NicknameData, module: NicknameTransformer, p
   locales = [l for l in LOCALES for _ in range(n)]
   _, designer = nick_lib.draw_nicknames(model, key=jax.random.fold_in(key, 1), locales=locales,
                                         keywords=[[]] * len(locales), temperature=e.temperature)
-  per_locale = {l: {"heldout_nats_per_char": loss["per_locale"][l]["heldout"],
-                    "bigram_nats_per_char": bigram["per_locale"][l],
-                    "wrong_locale_nats_per_char": loss["per_locale"][l]["wrong_locale"],
-                    "train_strings": len(data.train_names[l]), "heldout_strings": len(data.heldout_names[l]),
-                    **quality[l]} for l in LOCALES}
-  return {"step": step, "heldout_nats_per_char": float(loss["heldout"]),
-          "bigram_nats_per_char": bigram["bigram"], "bigram_alpha": bigram["alpha"],
-          "wrong_locale_nats_per_char": float(loss["wrong_locale"]),
-          "novelty": quality["novelty"], "uniqueness": quality["uniqueness"], "validity": quality["validity"],
-          "rejection_rate": designer["rejection_rate"], "designer": designer,
-          "param_count": param_count(params), "vocab_size": data.vocab.size,
-          "samples_per_locale": e.samples_per_locale, "per_locale": per_locale}
+  per_locale = {
+      l: {
+          "heldout_nats_per_char": loss["per_locale"][l]["heldout"],
+          "bigram_nats_per_char": bigram["per_locale"][l],
+          "wrong_locale_nats_per_char": loss["per_locale"][l]["wrong_locale"],
+          "train_strings": len(data.train_names[l]),
+          "heldout_strings": len(data.heldout_names[l]),
+          **quality[l]
+      } for l in LOCALES
+  }
+  return {
+      "step": step,
+      "heldout_nats_per_char": float(loss["heldout"]),
+      "bigram_nats_per_char": bigram["bigram"],
+      "bigram_alpha": bigram["alpha"],
+      "wrong_locale_nats_per_char": float(loss["wrong_locale"]),
+      "novelty": quality["novelty"],
+      "uniqueness": quality["uniqueness"],
+      "validity": quality["validity"],
+      "rejection_rate": designer["rejection_rate"],
+      "designer": designer,
+      "param_count": param_count(params),
+      "vocab_size": data.vocab.size,
+      "samples_per_locale": e.samples_per_locale,
+      "per_locale": per_locale
+  }

@@ -61,10 +61,9 @@ class AttributeClassifier(nn.Module):
     """
     if x.shape[1] != x.shape[2] or x.shape[1] < 8 or x.shape[1] & (x.shape[1] - 1):
       raise ValueError(f"AttributeClassifier needs square power-of-two images >= 8, got {x.shape}")
-    norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                                dtype=self.dtype)
-    conv = lambda c: nn.Conv(c, (3, 3), padding=1, use_bias=False,
-                             dtype=self.dtype)  # BatchNorm follows: no bias
+    norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)
+    conv = lambda c: nn.Conv(c, (3, 3), padding=1, use_bias=False, dtype=self.dtype
+                            )  # BatchNorm follows: no bias
     x = x.astype(self.dtype)
     x = nn.relu(norm()(conv(self.width)(x)))  # [B, R, R, w]
     channels = self.width
@@ -157,15 +156,14 @@ class Classifier:
 
 def _checkpoint_manager(workdir: str, *, read_only: bool) -> ocp.CheckpointManager:
   directory = paths.checkpoint_directory(workdir)
-  options = ocp.CheckpointManagerOptions(max_to_keep=1, create=not read_only,
-                                         read_only=read_only,
+  options = ocp.CheckpointManagerOptions(max_to_keep=1, create=not read_only, read_only=read_only,
                                          enable_async_checkpointing=False)
   return ocp.CheckpointManager(directory, options=options, item_names=("variables", "meta"))
 
 
 def _module_from_meta(meta: dict) -> AttributeClassifier:
-  return AttributeClassifier(num_attributes=len(meta["attribute_names"]),
-                             width=int(meta["width"]), feature_dim=int(meta["feature_dim"]))
+  return AttributeClassifier(num_attributes=len(meta["attribute_names"]), width=int(meta["width"]),
+                             feature_dim=int(meta["feature_dim"]))
 
 
 def _abstract_variables(module: AttributeClassifier, resolution: int):
@@ -186,12 +184,12 @@ def save_classifier(workdir: str, classifier: Classifier, *, step: int, extra: d
   """Writes WORKDIR/checkpoints/<step> (orbax) with the variables and metadata."""
   meta = dict(version=META_VERSION, attribute_names=list(classifier.attribute_names),
               resolution=classifier.resolution, width=classifier.module.width,
-              feature_dim=classifier.module.feature_dim,
-              feature_scale=float(classifier.feature_scale), **extra)
+              feature_dim=classifier.module.feature_dim, feature_scale=float(classifier.feature_scale),
+              **extra)
   manager = _checkpoint_manager(workdir, read_only=False)
-  manager.save(int(step), args=ocp.args.Composite(
-      variables=ocp.args.StandardSave(classifier.variables), meta=ocp.args.JsonSave(meta)),
-      force=True)
+  manager.save(
+      int(step), args=ocp.args.Composite(variables=ocp.args.StandardSave(classifier.variables),
+                                         meta=ocp.args.JsonSave(meta)), force=True)
   manager.wait_until_finished()
   manager.close()
 
@@ -222,19 +220,17 @@ def load_classifier(workdir: str) -> Classifier:
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
                             _abstract_variables(module, int(meta["resolution"])))
-    variables = manager.restore(step, args=ocp.args.Composite(
-        variables=ocp.args.StandardRestore(abstract)))["variables"]
+    variables = manager.restore(
+        step, args=ocp.args.Composite(variables=ocp.args.StandardRestore(abstract)))["variables"]
   finally:
     manager.close()
   return Classifier(module=module, variables=uncommitted(variables),
-                    attribute_names=tuple(meta["attribute_names"]),
-                    resolution=int(meta["resolution"]),
+                    attribute_names=tuple(meta["attribute_names"]), resolution=int(meta["resolution"]),
                     feature_scale=float(meta["feature_scale"]))
 
 
 # ----------------------------------------------------------------------------
 # The degradation GAN samples show (training augmentation, robustness checks).
-
 
 BLUR_RADIUS = 4  # taps each side of the blur kernel: sigma up to ~2 px keeps its tails inside
 
@@ -254,6 +250,6 @@ def gaussian_blur(x, sigma):
     pad[axis] = (r, r)
     xp = jnp.pad(x, pad, mode="reflect")
     n = x.shape[axis]
-    x = sum(w[:, k, None, None, None] * jax.lax.slice_in_dim(xp, k, k + n, axis=axis)
-            for k in range(2 * r + 1))
+    x = sum(
+        w[:, k, None, None, None] * jax.lax.slice_in_dim(xp, k, k + n, axis=axis) for k in range(2 * r + 1))
   return x
