@@ -26,8 +26,5 @@ def absolute(path) -> str:
 
 
 def checkpoint_directory(workdir, name: str = "checkpoints") -> str:
-  """WORKDIR/name for orbax: absolute for a local workdir (orbax wants absolute paths), a URL
-  left as it is (os.path.abspath would turn gs://b/run into ./gs:/b/run)."""
-  if has_scheme(workdir):
-    return str(workdir_file(workdir, name))
-  return os.path.abspath(os.path.join(workdir, name))
+  """WORKDIR/name for orbax: absolute for a local workdir (orbax wants absolute paths), a URL as it is."""
+  return absolute(os.path.join(os.fspath(workdir), name))
