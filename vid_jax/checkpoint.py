@@ -39,9 +39,7 @@ class Checkpointer:
       step: the step to restore; the latest when None.
     """
     step = self.latest_step() if step is None else step
-    config_path = paths.workdir_file(self.workdir, "config.json")
-    if config_path.exists():  # a run of a retired option: one clear line, not a shape mismatch
-      check_retired(json.loads(config_path.read_text(encoding="utf-8")), where=str(config_path))
+    read_run_config(self.workdir)  # a run of a retired option: one clear line, not a shape mismatch
     try:
       restored = self.manager.restore(
           step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
@@ -62,6 +60,17 @@ class Checkpointer:
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+def read_run_config(workdir) -> dict | None:
+  """The workdir's config.json as a dict (None when there is none), retired options checked.
+
+  A run of a retired option fails here in one line; older runs lose the retired fields' "off" values.
+  """
+  path = paths.workdir_file(workdir, "config.json")
+  if not path.exists():
+    return None
+  return check_retired(json.loads(path.read_text(encoding="utf-8")), where=str(path))
 
 
 def abstract_with_sharding(tree, sharding):

@@ -14,7 +14,6 @@ import numpy as np
 from vid_jax import checkpoint as ckpt_lib
 from vid_jax import paths
 from vid_jax import train_state as ts_lib
-from vid_jax.config import check_retired
 from vid_jax.data.attributes import attribute_names
 from vid_jax.errors import UserError
 from vid_jax.models import build_gan
@@ -217,13 +216,11 @@ LEGACY_DEFAULTS = {
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = paths.workdir_file(workdir, "config.json")
-  if not path.exists():
+  run_config = ckpt_lib.read_run_config(workdir)
+  if run_config is None:
     raise UserError(f"{workdir} is not a training workdir (no config.json); "
                     "give the --workdir of a launch.py run")
-  with path.open("r", encoding="utf-8") as f:
-    # A run of a retired option fails here, in one line; older runs lose the retired fields' "off" values.
-    config = ml_collections.ConfigDict(check_retired(json.load(f), where=str(path)))
+  config = ml_collections.ConfigDict(run_config)
   for (section, field), value in LEGACY_DEFAULTS.items():
     if field not in config[section]:
       config[section][field] = value
