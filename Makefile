@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 # a short attribute classifier, the nickname model; each resumes or is skipped when already there),
 # then designs 16 identities across three locales into $(DEMO)/identities/ (open index.html).
 demo: $(VENV)/.installed
-	test -f $(CACHE)/manifest.json || $(PY) tools/prepare_data.py --source=avatars --size=64 --limit=20000 --out=$(CACHE)
+	$(PY) tools/prepare_data.py --source=avatars --size=64 --limit=20000 --out=$(CACHE) --if_stale
 	$(PY) launch.py --config=configs/cdcgan_avatars.py:demo --workdir=$(DEMO)/gan
 	test -f $(DEMO)/classifier/classifier.json || $(PY) tools/train_classifier.py \
 	    --config=configs/classifier_avatars.py:steps=400 --workdir=$(DEMO)/classifier --config.data.cache_dir=$(CACHE)
@@ -61,7 +61,7 @@ bench: $(VENV)/.installed
 
 # The attribute classifier behind domain FID/KID and attribute accuracy (docs/metrics.md; runs: docs/experiments/classifier.md).
 classifier: $(VENV)/.installed
-	test -f $(CACHE)/manifest.json || $(PY) tools/prepare_data.py --source=avatars --size=64 --limit=20000 --out=$(CACHE)
+	$(PY) tools/prepare_data.py --source=avatars --size=64 --limit=20000 --out=$(CACHE) --if_stale
 	$(PY) tools/train_classifier.py --config=configs/classifier_avatars.py --workdir=runs/classifier --config.data.cache_dir=$(CACHE)
 
 evaluate: $(VENV)/.installed

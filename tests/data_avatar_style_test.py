@@ -26,5 +26,5 @@ def test_style_ranges():
       assert len(colour) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in colour)
     assert 0.45 <= st.center[0] <= 0.55 and 0.46 <= st.center[1] <= 0.54
     assert 0 < st.half_size[0] < st.half_size[1] < 0.5
-    assert 0 <= st.skin_t < 1 and 0 <= st.stripe_phase < 1 and 0.95 <= st.hair_volume <= 1.1
+    assert 0 <= st.skin_t < 1 and 0.95 <= st.hair_volume <= 1.1
     assert st.hat_kind in (0, 1, 2) and isinstance(st.glasses_round, bool)

@@ -87,3 +87,19 @@ def test_render_avatar_sizes_and_bad_names():
     assert img.shape == (size, size, 3) and img.dtype == np.uint8
   with pytest.raises(UserError, match="unknown avatar attribute"):
     data.render_avatar({"Eyeglases": True})
+
+
+def test_several_hair_colours_are_one_blended_colour_not_stripes():
+  # Only a caller can ask for two (the dataset draws one): the hair is their blend, one flat colour.
+  black, blond = avatars._HAIR_COLOURS["Black_Hair"], avatars._HAIR_COLOURS["Blond_Hair"]
+  blend = np.round((np.array(black) + np.array(blond)) / 2)
+  base = {"Male": False, "Bangs": True}
+  mixed = _render({**base, "Black_Hair": True, "Blond_Hair": True})
+  only_black = _render({**base, "Black_Hair": True})
+  hair = np.abs(mixed - only_black).sum(-1) > 30  # where the hair is (it changed colour)
+  assert hair.mean() > 0.05
+  colours = mixed[hair]
+  near_blend = np.abs(colours - blend).max(-1) <= 2
+  assert near_blend.mean() > 0.6, near_blend.mean()  # the rest: the brows (a darker mix), edges
+  assert not (np.abs(colours - np.array(blond)).max(-1) <= 2).any()  # no stripe of either colour
+  assert not (np.abs(colours - np.array(black)).max(-1) <= 2).any()

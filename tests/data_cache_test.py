@@ -1,12 +1,16 @@
 """Tests of reading the prepared packed cache (vid_jax/data/cache.py), and its format."""
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from vid_jax import data
 from vid_jax.errors import UserError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_cache_round_trip_and_verify(tmp_path):
@@ -62,3 +66,23 @@ def test_cache_rejects_partial_and_mismatched(tmp_path):
     data.make_source("avatars", size=8, cache_dir=str(out))
   with pytest.raises(UserError, match="no prepared cache"):
     data.make_source("avatars", size=8, cache_dir=str(tmp_path / "none"))
+
+
+def test_an_older_cache_version_is_named_and_rebuilt_by_prepare_data_if_stale(tmp_path):
+  out = tmp_path / "c"
+  data.write_cache(data.make_source("avatars", size=8, num_examples=8), str(out), progress=False)
+  manifest = json.loads((out / "manifest.json").read_text())
+  (out / "manifest.json").write_text(json.dumps({**manifest, "version": 1}))
+  with pytest.raises(UserError, match=r"version 1; this code reads .* version 2 \(one hair colour"):
+    data.make_source("avatars", size=8, cache_dir=str(out))
+  tool = [
+      sys.executable,
+      os.path.join(REPO, "tools", "prepare_data.py"), "--source=avatars", "--size=8", "--limit=8",
+      f"--out={out}", "--if_stale", "--progress=false", "--workers=0"
+  ]
+  run = subprocess.run(tool, capture_output=True, text=True, check=True)
+  assert "rebuilding" in run.stderr and "version 1" in run.stderr, run.stderr
+  assert json.loads((out / "manifest.json").read_text())["version"] == 2
+  assert len(data.make_source("avatars", size=8, cache_dir=str(out))) == 8
+  again = subprocess.run(tool, capture_output=True, text=True, check=True)
+  assert "nothing to do" in again.stdout and "rebuilding" not in again.stderr

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from vid_jax import inference, testing, train, train_state, writer
-from vid_jax.data.attributes import ATTRIBUTE_INDEX
+from vid_jax.data.attributes import ATTRIBUTE_INDEX, HAIR_COLOURS, exclusive_columns
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,8 @@ def test_training_and_tools_derive_the_same_ema_variables(run):
   marginals = inference.sampling_marginals(models.attribute_names, train.data_marginals(config, source))
   np.testing.assert_array_equal(marginals, models.sampling_marginals)
   parts = train.create_parts(config)
-  ema = inference.make_ema_variables_fn(parts.generator, z_dim=config.model.z_dim, marginals=marginals)
+  ema = inference.make_ema_variables_fn(parts.generator, z_dim=config.model.z_dim, marginals=marginals,
+                                        exclusive=exclusive_columns(models.attribute_names))
   ours = jax.device_get(ema(result["state"].ema_params))  # replicated on the 8-device mesh
   for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(jax.device_get(models.g_variables))):
     np.testing.assert_array_equal(a, b)
@@ -58,6 +59,34 @@ def test_standing_inputs_are_fixed_latents_and_marginal_draws():
   assert inference.standing_inputs(z_dim=4, marginals=None)[1] is None
   assert inference.sampling_marginals((), None) is None
   np.testing.assert_array_equal(inference.sampling_marginals(("a", "b"), None), [0.5, 0.5])
+
+
+def test_exclusive_columns_are_one_categorical_draw_with_the_marginals():
+  p = np.array([0.5, 0.3, 0.2, 0.4, 0.25], np.float32)
+  attrs = np.asarray(inference.draw_attributes(jax.random.PRNGKey(3), p, 20_000, exclusive=(1, 2, 4)))
+  assert set(np.unique(attrs)) == {0.0, 1.0}
+  assert attrs[:, [1, 2, 4]].sum(1).max() == 1  # at most one of them per row
+  np.testing.assert_allclose(attrs.mean(0), p, atol=0.015)  # every marginal kept
+  np.testing.assert_allclose((attrs[:, [1, 2, 4]].sum(1) == 0).mean(), 0.25, atol=0.015)
+  # Marginals over 1 in all: renormalised, one always set.
+  over = np.asarray(
+      inference.draw_attributes(jax.random.PRNGKey(4), np.full(3, 0.6), 1000, exclusive=(0, 1, 2)))
+  np.testing.assert_array_equal(over.sum(1), 1)
+  # Without exclusive columns: independent draws (two set together happen).
+  free = np.asarray(inference.draw_attributes(jax.random.PRNGKey(3), p, 20_000))
+  assert free[:, [1, 2, 4]].sum(1).max() > 1
+
+
+def test_a_request_sets_one_hair_colour(run):
+  _, workdir, _ = run
+  models = inference.load_models(workdir)
+  names = models.attribute_names
+  hair = [names.index(a) for a in HAIR_COLOURS]
+  drawn = np.asarray(models.sample_attributes(jax.random.PRNGKey(0), 500))[:, hair]
+  assert drawn.sum(1).max() == 1 and drawn.sum(1).min() == 0
+  y = np.asarray(
+      inference.request_attributes(models, jax.random.PRNGKey(1), 50, ["Blond_Hair", "Gray_Hair"], []))
+  np.testing.assert_array_equal(y[:, hair], np.tile([0, 1, 0, 0], (50, 1)))  # the first named: Blond
 
 
 def test_sampler_draws_the_inputs_of_sample_inputs(run):

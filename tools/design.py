@@ -14,6 +14,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from vid_jax.data.attributes import exclusive_request
 from vid_jax.errors import UserError
 from vid_jax.identity import avatar as avatar_lib
 from vid_jax.identity import cards
@@ -77,6 +78,9 @@ def run():
                                 avoid=getattr(FLAGS,
                                               "not"), style=FLAGS.style, num=FLAGS.num, seed=FLAGS.seed,
                                 taken=taken, cover_mode=FLAGS.cover, refine_budget=FLAGS.refine_budget)
+  note = exclusive_request(FLAGS.attrs, getattr(FLAGS, "not"))[2]
+  if note:
+    print(f"note: {note}", file=sys.stderr)
   design = designer.design_identities(models, wishes)
   cards.write_design(out, design)
   st = design.stats

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from vid_jax import inference, writer
+from vid_jax.data.attributes import exclusive_request
 from vid_jax.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (launch.py --workdir).")
@@ -39,6 +40,9 @@ def main(argv):
     k_z, k_y = jax.random.split(jax.random.PRNGKey(_SEED.value))
     z = inference.sample_latents(k_z, _NUM.value, models.z_dim, truncation)
     y = inference.request_attributes(models, k_y, _NUM.value, _ATTRS.value, getattr(flags.FLAGS, "not"))
+    note = exclusive_request(_ATTRS.value, getattr(flags.FLAGS, "not"))[2]
+    if note and y is not None:
+      print(f"note: {note}", file=sys.stderr)
     images = writer.to_uint8(jax.device_get(jax.jit(models.generate)(z, y)))
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)

@@ -32,6 +32,9 @@ _ON_BAD_FILE = flags.DEFINE_enum("on_bad_file", "skip", ["skip", "error"],
                                  "Folders: skip (and count) or fail on bad files.")
 _WORKERS = flags.DEFINE_integer("workers", None, "Worker processes (default: number of CPUs; 0: none).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --out.")
+_IF_STALE = flags.DEFINE_bool(
+    "if_stale", False, "Only (re)build --out when it is not a complete cache of this code's version "
+    "(an older version is replaced, with a message); otherwise say it is current and stop.")
 _VERIFY = flags.DEFINE_bool("verify", False, "Re-read and check the content hash.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
@@ -43,12 +46,22 @@ def main(argv):
       raise UserError("--out=DIR is required")
     src = data.make_source(_SOURCE.value, size=_SIZE.value, seed=_SEED.value, on_bad_file=_ON_BAD_FILE.value,
                            num_examples=_LIMIT.value, split=_SPLIT.value, data_dir=_DATA_DIR.value)
+    overwrite = _OVERWRITE.value
+    if _IF_STALE.value and os.path.isdir(_OUT.value) and os.listdir(_OUT.value):
+      try:
+        m = cache.read_manifest(_OUT.value)
+        print(f"{_OUT.value} is a complete cache of version {m['version']} ({m['count']} images); "
+              "nothing to do")
+        return
+      except UserError as e:
+        print(f"rebuilding {_OUT.value}: {e}", file=sys.stderr)
+        overwrite = True
     workers = _WORKERS.value
     if workers is None:
       workers = os.cpu_count() or 1
     command = cache.prepare_command(_SOURCE.value, size=_SIZE.value, out=_OUT.value, seed=_SEED.value,
                                     limit=_LIMIT.value, split=_SPLIT.value)
-    m = cache_writer.write_cache(src, _OUT.value, overwrite=_OVERWRITE.value,
+    m = cache_writer.write_cache(src, _OUT.value, overwrite=overwrite,
                                  workers=min(workers,
                                              max(1,
                                                  len(src) // 256)), progress=_PROGRESS.value, command=command)

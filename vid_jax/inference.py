@@ -14,7 +14,7 @@ import numpy as np
 from vid_jax import checkpoint as ckpt_lib
 from vid_jax import paths
 from vid_jax import train_state as ts_lib
-from vid_jax.data.attributes import attribute_names
+from vid_jax.data.attributes import attribute_names, exclusive_columns, exclusive_request
 from vid_jax.errors import UserError
 from vid_jax.models import build_gan
 
@@ -49,12 +49,31 @@ def sampling_marginals(names, marginals):
   return np.full(len(names), 0.5, np.float32)
 
 
-def standing_inputs(*, z_dim: int, marginals):
+def draw_attributes(key, marginals, n: int, *, exclusive=()):
+  """Attribute vectors [n, A] in {0, 1}: each column its own Bernoulli draw from `marginals` [A],
+  except the `exclusive` columns (data.attributes.exclusive_columns: the hair colours), which are
+  one categorical draw per row with the same marginals (none of them with the rest of the mass;
+  renormalised if the marginals sum over 1). Jittable with `n` and `exclusive` static."""
+  p = jnp.asarray(marginals, jnp.float32)
+  k_ind, k_cat = jax.random.split(key)
+  attrs = jax.random.bernoulli(k_ind, p, (n, p.shape[0])).astype(jnp.float32)
+  if not exclusive:
+    return attrs
+  cols = jnp.asarray(exclusive)
+  q = p[cols]
+  q = q / jnp.maximum(1.0, jnp.sum(q))
+  logits = jnp.log(jnp.concatenate([q, jnp.maximum(1.0 - jnp.sum(q), 0.0)[None]]) + 1e-12)
+  pick = jax.random.categorical(k_cat, logits, shape=(n,))  # [n] in 0..len(cols), the last = none
+  return attrs.at[:, cols].set(jax.nn.one_hot(pick, len(exclusive) + 1)[:, :-1])
+
+
+def standing_inputs(*, z_dim: int, marginals, exclusive=()):
   """The fixed inputs of the EMA generator's standing statistics.
 
   Args:
     z_dim: latent size.
     marginals: [A] sampling marginals (`sampling_marginals`), or None (unconditional).
+    exclusive: columns drawn as one categorical (`draw_attributes`).
 
   Returns:
     (z [STANDING_SAMPLES, z_dim], attributes [STANDING_SAMPLES, A] in {0, 1} or None): z from
@@ -64,13 +83,11 @@ def standing_inputs(*, z_dim: int, marginals):
   z = jax.random.normal(keys[0], (ts_lib.STANDING_SAMPLES, z_dim))
   attrs = None
   if marginals is not None:
-    p = np.asarray(marginals, np.float32)
-    attrs = jax.random.bernoulli(keys[1], jnp.asarray(p),
-                                 (ts_lib.STANDING_SAMPLES, len(p))).astype(jnp.float32)
+    attrs = draw_attributes(keys[1], marginals, ts_lib.STANDING_SAMPLES, exclusive=tuple(exclusive))
   return z, attrs
 
 
-def make_ema_variables_fn(generator, *, z_dim: int, marginals):
+def make_ema_variables_fn(generator, *, z_dim: int, marginals, exclusive=()):
   """`ema_params -> variables`: the EMA generator's params with their own BatchNorm statistics.
 
   The running statistics of the train state belong to the raw G params; the EMA params get
@@ -82,27 +99,27 @@ def make_ema_variables_fn(generator, *, z_dim: int, marginals):
     generator: the run's Generator module.
     z_dim: latent size.
     marginals: [A] sampling marginals (`sampling_marginals`), or None (unconditional).
+    exclusive: columns drawn as one categorical (`draw_attributes`).
   """
-  z, attrs = standing_inputs(z_dim=z_dim, marginals=marginals)
+  z, attrs = standing_inputs(z_dim=z_dim, marginals=marginals, exclusive=exclusive)
   standing = jax.jit(lambda params, z, y: ts_lib.standing_batch_stats(generator, params, z, y))
   return lambda ema_params: {"params": ema_params, "batch_stats": standing(ema_params, z, attrs)}
 
 
-def sample_inputs(key, n: int, *, z_dim: int, marginals=None, truncation: float = 0.0):
+def sample_inputs(key, n: int, *, z_dim: int, marginals=None, truncation: float = 0.0, exclusive=()):
   """The inputs of `n` samples from one key: (z [n, z_dim], attributes [n, A] in {0, 1} or None).
 
-  z as in `sample_latents`; each attribute drawn from its marginal in `marginals` [A] (None:
-  unconditional). Jittable with `n` and `truncation` static.
+  z as in `sample_latents`; the attributes from `marginals` [A] by `draw_attributes` (None:
+  unconditional). Jittable with `n`, `truncation` and `exclusive` static.
   """
   k_z, k_a = jax.random.split(key)
   z = sample_latents(k_z, n, z_dim, truncation)
   if marginals is None:
     return z, None
-  p = jnp.asarray(marginals, jnp.float32)
-  return z, jax.random.bernoulli(k_a, p, (n, p.shape[0])).astype(jnp.float32)
+  return z, draw_attributes(k_a, marginals, n, exclusive=tuple(exclusive))
 
 
-def make_sample_fn(generator, *, z_dim: int, marginals=None, truncation: float = 0.0):
+def make_sample_fn(generator, *, z_dim: int, marginals=None, truncation: float = 0.0, exclusive=()):
   """`(variables, key, n) -> (images [n, R, R, 3] in [-1, 1], attributes [n, A] or None)`:
   G on `sample_inputs(key, n, ...)`. Compiled once per n; the variables are an argument, so
   new weights do not recompile."""
@@ -110,7 +127,7 @@ def make_sample_fn(generator, *, z_dim: int, marginals=None, truncation: float =
 
   @functools.partial(jax.jit, static_argnums=2)
   def sample(variables, key, n):
-    z, attrs = sample_inputs(key, n, z_dim=z_dim, marginals=p, truncation=truncation)
+    z, attrs = sample_inputs(key, n, z_dim=z_dim, marginals=p, truncation=truncation, exclusive=exclusive)
     return generator.apply(variables, z, attrs, train=False), attrs
 
   return sample
@@ -164,17 +181,23 @@ class Models:
     return sampling_marginals(self.attribute_names, self.attribute_marginals)
 
   def sample_attributes(self, key, n: int):
-    """Attribute vectors [n, A] drawn independently from the data's marginals."""
+    """Attribute vectors [n, A] drawn from the data's marginals (`draw_attributes`)."""
     if not self.attribute_names:
       return None
-    p = jnp.asarray(self.sampling_marginals, jnp.float32)
-    return jax.random.bernoulli(key, p, (n, p.shape[0])).astype(jnp.float32)
+    return draw_attributes(key, self.sampling_marginals, n, exclusive=self.exclusive_columns)
+
+  @property
+  def exclusive_columns(self) -> tuple[int, ...]:
+    """The attribute columns drawn as one categorical (the hair colours; data.attributes)."""
+    return exclusive_columns(self.attribute_names)
 
 
 def request_attributes(models: "Models", key, n: int, wanted, unwanted):
   """Attribute vectors [n, A] for a request: wanted = 1, unwanted = 0, the rest drawn from the
   data's marginals (so identities that ask for nothing else still differ). None for
-  unconditional models (which accept no request).
+  unconditional models (which accept no request). One hair colour per avatar: a wanted hair
+  colour sets the others to 0, and several wanted keep the first named (the tools print
+  `data.attributes.exclusive_request`'s note).
 
   Raises:
     UserError: an attribute the run is not conditioned on, one both wanted and unwanted, or a
@@ -192,6 +215,8 @@ def request_attributes(models: "Models", key, n: int, wanted, unwanted):
   both = set(wanted) & set(unwanted)
   if both:
     raise UserError(f"attribute(s) {sorted(both)} are in both --attrs and --not")
+  wanted, unwanted, _ = exclusive_request(wanted, unwanted)
+  unwanted = tuple(a for a in unwanted if a in names)
   y = models.sample_attributes(key, n)
   for a in wanted:
     y = y.at[:, names.index(a)].set(1.0)
@@ -247,7 +272,8 @@ def load_models(workdir: str, step: int | None = None) -> Models:
       m = json.load(f).get("marginals")
     marginals = None if m is None else np.asarray(m, np.float32)
   ema_variables = make_ema_variables_fn(generator, z_dim=config.model.z_dim,
-                                        marginals=sampling_marginals(names, marginals))
+                                        marginals=sampling_marginals(names, marginals),
+                                        exclusive=exclusive_columns(names))
   return Models(config=config, generator=generator, g_variables=ema_variables(state.ema_params),
                 discriminator=discriminator, d_variables={
                     "params": state.d_params,

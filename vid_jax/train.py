@@ -27,7 +27,7 @@ from vid_jax import sharding as shard_lib
 from vid_jax import train_state as ts_lib
 from vid_jax import validation
 from vid_jax import writer as writer_lib
-from vid_jax.data.attributes import ATTRIBUTE_INDEX, attribute_names
+from vid_jax.data.attributes import ATTRIBUTE_INDEX, attribute_names, exclusive_columns
 from vid_jax.errors import NonFiniteLossError, UserError
 from vid_jax.models import build_gan
 from vid_jax.train_step import StepOptions, make_multi_step, make_train_step
@@ -243,7 +243,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     write_run_files(config, workdir, source)
   marginals = inference.sampling_marginals(attribute_names(config), data_marginals(config, source))
   ema_variables = inference.make_ema_variables_fn(parts.generator, z_dim=config.model.z_dim,
-                                                  marginals=marginals)
+                                                  marginals=marginals,
+                                                  exclusive=exclusive_columns(attribute_names(config)))
   writer = writer_lib.MetricWriter(workdir, enabled=is_main)
   try:
     with stop_on_sigterm() as stop:

@@ -3,6 +3,9 @@
 Every drawn attribute is its own Bernoulli draw from a counter-based hash of
 `(seed, index, attribute)`, so the labels of any set of indices are known without
 rendering (marginals, caches, samplers); all other CelebA attributes are always False.
+The exception is hair colour: one categorical draw per avatar (HAIR_COLOUR_PROBABILITIES) sets
+at most one of the hair-colour attributes, as in CelebA, where they are in practice exclusive
+(dataset version 2; version 1 drew them independently and painted several as stripes).
 """
 from __future__ import annotations
 
@@ -10,20 +13,25 @@ from typing import Mapping
 
 import numpy as np
 
-from vid_jax.data.attributes import ATTRIBUTE_NAMES, NUM_ATTRIBUTES
+from vid_jax.data.attributes import ATTRIBUTE_INDEX, ATTRIBUTE_NAMES, HAIR_COLOURS, NUM_ATTRIBUTES
 
-# Probability that each drawn attribute is True. Every attribute is its own
-# independent draw (no correlations such as Male <-> Wearing_Lipstick), which
-# is what a conditional generator needs to learn each one separately.
+# One hair colour per avatar: the probability of each; the rest (0.2) is another colour (red,
+# auburn, dark blonde; avatar_style.other_hair), labelled with none of them.
+HAIR_COLOUR_PROBABILITIES: Mapping[str, float] = {
+    "Black_Hair": 0.22,
+    "Blond_Hair": 0.22,
+    "Brown_Hair": 0.22,
+    "Gray_Hair": 0.14,
+}
+# Probability that each drawn attribute is True. Every attribute but the hair colours (above) is
+# its own independent draw (no correlations such as Male <-> Wearing_Lipstick), which is what a
+# conditional generator needs to learn each one separately.
 ATTRIBUTE_PROBABILITIES: Mapping[str, float] = {
     "Male": 0.5,
     "Smiling": 0.5,
     "Eyeglasses": 0.3,
     "Wearing_Hat": 0.25,
-    "Black_Hair": 0.3,
-    "Blond_Hair": 0.3,
-    "Brown_Hair": 0.3,
-    "Gray_Hair": 0.2,
+    **HAIR_COLOUR_PROBABILITIES,
     "Bald": 0.15,
     "Bangs": 0.3,
     "Pale_Skin": 0.25,
@@ -44,6 +52,8 @@ DRAWN_ATTRIBUTES: tuple[str, ...] = tuple(n for n in ATTRIBUTE_NAMES if n in ATT
 UNDRAWN_ATTRIBUTES: tuple[str, ...] = tuple(n for n in ATTRIBUTE_NAMES if n not in ATTRIBUTE_PROBABILITIES)
 
 _PROBS = np.array([ATTRIBUTE_PROBABILITIES.get(n, 0.0) for n in ATTRIBUTE_NAMES], np.float64)
+_HAIR = np.array([ATTRIBUTE_INDEX[n] for n in HAIR_COLOURS])  # columns of the one categorical draw
+_HAIR_EDGES = np.cumsum([HAIR_COLOUR_PROBABILITIES[n] for n in HAIR_COLOURS])  # [4] upper bounds
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -74,7 +84,11 @@ def sample_attributes(indices, *, seed: int = 0) -> np.ndarray:
     k = np.arange(NUM_ATTRIBUTES, dtype=np.uint64) * np.uint64(0xD1B54A32D192ED03)
     h = _splitmix64(h[:, None] ^ k[None, :])  # [n, 40]
   u = (h >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
-  return u < _PROBS[None, :]
+  out = u < _PROBS[None, :]
+  # Hair colour: the first hair column's uniform picks one colour (or none, past the last edge).
+  colour = np.searchsorted(_HAIR_EDGES, u[:, _HAIR[0]], side="right")  # [n] in 0..4, 4 = none
+  out[:, _HAIR] = colour[:, None] == np.arange(len(_HAIR))[None, :]
+  return out
 
 
 def attribute_marginals(num_examples: int, *, seed: int = 0) -> np.ndarray:

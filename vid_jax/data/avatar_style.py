@@ -30,7 +30,6 @@ class AvatarStyle:
   lipstick_colour: tuple[int, int, int]
   other_hair: tuple[int, int, int]  # used when no hair colour attribute is set
   hair_volume: float
-  stripe_phase: float
 
 
 def _hsv(h, s, v):
@@ -40,7 +39,7 @@ def _hsv(h, s, v):
 
 def sample_style(rng: np.random.Generator) -> AvatarStyle:
   """Draws the nuisance parameters of one avatar from `rng`."""
-  u = rng.random(24)
+  u = rng.random(24)  # u[23] drew version 1's hair-stripe phase; still drawn, so the rest is as before
   scale = 0.86 + 0.22 * u[0]
   return AvatarStyle(
       background=_hsv(u[1], 0.15 + 0.45 * u[2], 0.55 + 0.4 * u[3]),
@@ -57,5 +56,4 @@ def sample_style(rng: np.random.Generator) -> AvatarStyle:
       lipstick_colour=((200, 20, 45), (170, 10, 70), (225, 50, 90))[int(u[20] * 3)],
       other_hair=_OTHER_HAIR[int(u[21] * 3)],
       hair_volume=0.95 + 0.15 * float(u[22]),
-      stripe_phase=float(u[23]),
   )

@@ -34,7 +34,7 @@ from vid_jax.errors import UserError
 # "plain" face (clean-shaven, young); everything else defaults to False.
 DEFAULT_ATTRIBUTES: Mapping[str, bool] = {"No_Beard": True, "Young": True}
 
-_HAIR_COLOURS = {  # RGB; drawn as stripes when several are True.
+_HAIR_COLOURS = {  # RGB; several True (a caller's request) are blended into one.
     "Black_Hair": (28, 24, 26),
     "Blond_Hair": (236, 204, 112),
     "Brown_Hair": (112, 70, 38),
@@ -134,23 +134,17 @@ def _draw(a: Mapping[str, bool], st: AvatarStyle, s: int) -> Image.Image:
   shade = _mix(skin, (40, 20, 15), 0.35)
   wrinkle = _mix(skin, (30, 15, 10), 0.6)
 
-  hair_colours = [c for n, c in _HAIR_COLOURS.items() if a[n]]
-  if not hair_colours:
-    hair_colours = [st.other_hair]
-  brow_colour = _mix(hair_colours[0], (20, 15, 10), 0.6)
+  # One hair colour (the dataset draws at most one); attributes that ask for several, which only
+  # a caller of render_avatar can pass, get their blend: solid, never stripes (dataset version 2).
+  hair_colours = [c for n, c in _HAIR_COLOURS.items() if a[n]] or [st.other_hair]
+  hair_colour = tuple(int(round(sum(c[i] for c in hair_colours) / len(hair_colours))) for i in range(3))
+  brow_colour = _mix(hair_colour, (20, 15, 10), 0.6)
 
   img = Image.new("RGB", (s, s), st.background)
   d = ImageDraw.Draw(img)
 
-  # Hair layer: one colour, or stripes of each colour set.
-  hair_layer = Image.new("RGB", (s, s), hair_colours[0])
-  if len(hair_colours) > 1:
-    hd = ImageDraw.Draw(hair_layer)
-    band = max(2, int(0.12 * fw))
-    k = int(st.stripe_phase * len(hair_colours))
-    for j, x in enumerate(range(-band * 4, s + band * 4, band)):
-      c = hair_colours[(j + k) % len(hair_colours)]
-      hd.polygon([(x, 0), (x + band, 0), (x + band - s // 4, s), (x - s // 4, s)], fill=c)
+  # Hair layer: one flat colour.
+  hair_layer = Image.new("RGB", (s, s), hair_colour)
 
   def paint_hair(*draw_masks):
     # One mask per layer of hair; pasting only its bounding box keeps this cheap.

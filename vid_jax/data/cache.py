@@ -33,7 +33,8 @@ from vid_jax.data.avatar_source import DEFAULT_AVATAR_COUNT, AvatarSource
 from vid_jax.data.celeba import CelebASource
 from vid_jax.errors import UserError
 
-VERSION = 1
+VERSION = 2
+VERSION_CHANGES = {2: "one hair colour per built-in avatar; version 1 drew several as stripes"}
 FORMAT = "vid_jax.packed_images"
 MANIFEST = "manifest.json"
 IMAGES = "images.npy"
@@ -83,9 +84,10 @@ def read_manifest(cache_dir: str, *, fix: str = "") -> dict[str, Any]:
   if missing:
     raise UserError(f"{mpath} lacks {missing}; not a complete cache{fix}")
   if manifest["format"] != FORMAT or manifest["version"] != VERSION:
+    change = f" ({VERSION_CHANGES[VERSION]})" if manifest["format"] == FORMAT else ""
     raise UserError(f"{cache_dir} is a cache of format {manifest['format']} "
                     f"version {manifest['version']}; this code reads {FORMAT} "
-                    f"version {VERSION}{fix}")
+                    f"version {VERSION}{change}{fix}")
   for name, nbytes in manifest["files"].items():
     path = os.path.join(d, name)
     if not os.path.isfile(path) or os.path.getsize(path) != nbytes:

@@ -65,13 +65,16 @@ def attribute_report(generate, classifier, attribute_names: Sequence[str], margi
 
   key = jax.random.PRNGKey(seed)
   k_attr, k_z, k_lat = jax.random.split(key, 3)
-  attrs = jax.random.bernoulli(k_attr, p, (num_samples, p.shape[0])).astype(jnp.float32)
+  excl = attributes_lib.exclusive_columns(names)
+  attrs = inference.draw_attributes(k_attr, p, num_samples, exclusive=excl)
   by_combination = rates_by_combination(np.asarray(attrs), classify(k_z, attrs), names, targets)
   by_latent = {}
   for t, target in enumerate(targets):
     j = names.index(target)
     k_req, k_gen = jax.random.split(jax.random.fold_in(k_lat, t))
-    req = jax.random.bernoulli(k_req, p, (requests, p.shape[0])).astype(jnp.float32).at[:, j].set(1.0)
+    req = inference.draw_attributes(k_req, p, requests, exclusive=excl).at[:, j].set(1.0)
+    if j in excl:  # one hair colour: the target's
+      req = req.at[:, [c for c in excl if c != j]].set(0.0)
     found = classify(k_gen, jnp.repeat(req, latents, axis=0))[:, j]
     by_latent[target] = latent_consistency(found.reshape(requests, latents))
   return {"by_combination": by_combination, "by_latent": by_latent}

@@ -17,6 +17,7 @@ import numpy as np
 
 from vid_jax import data as data_lib
 from vid_jax import inference
+from vid_jax.data.attributes import exclusive_columns
 from vid_jax.errors import UserError
 from vid_jax.metrics import inception as inception_lib
 from vid_jax.models import classifier as classifier_lib
@@ -117,6 +118,7 @@ class Context:
   def sample_fn(self):
     """(variables, key, n) -> (images [n, R, R, 3], attributes [n, A] or None)."""
     return inference.make_sample_fn(self.generator, z_dim=self.z_dim, marginals=self.marginals,
+                                    exclusive=exclusive_columns(self.attribute_names),
                                     truncation=self.truncation)
 
   @functools.cached_property

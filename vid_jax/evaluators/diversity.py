@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vid_jax import inference
-from vid_jax.data.attributes import ATTRIBUTE_INDEX
+from vid_jax.data.attributes import ATTRIBUTE_INDEX, exclusive_columns
 from vid_jax.evaluators.context import Context
 from vid_jax.metrics import diversity as diversity_lib
 from vid_jax.metrics import features as features_lib
@@ -59,13 +59,14 @@ class DiversityEvaluator:
   name = "diversity"
 
   def __init__(self, *, generate_fn, z_dim: int, marginals, truncation: float, num_samples: int,
-               batch_size: int, key, real_diversity: float | None):
+               batch_size: int, key, real_diversity: float | None, exclusive=()):
     self.generate_fn = generate_fn
     self.batch_size = int(batch_size)
     self.key = key
     self.real_diversity = real_diversity
     batches = [
         inference.sample_inputs(jax.random.fold_in(key, i), self.batch_size, z_dim=z_dim, marginals=marginals,
+                                exclusive=exclusive,
                                 truncation=truncation)[1]
         for i in range(-(-int(num_samples) // self.batch_size))
     ]
@@ -92,5 +93,6 @@ def make(ctx: Context) -> DiversityEvaluator | None:
       real.reference,
       np.asarray(real.attributes, bool)[:, [ATTRIBUTE_INDEX[a] for a in names]])
   return DiversityEvaluator(generate_fn=ctx.generate_fn, z_dim=ctx.z_dim, marginals=ctx.marginals,
+                            exclusive=exclusive_columns(names),
                             truncation=ctx.truncation, num_samples=ctx.num_samples, batch_size=ctx.batch_size,
                             key=ctx.key, real_diversity=real_diversity)

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from vid_jax import inference
+from vid_jax.data import attributes as attributes_lib
 from vid_jax.errors import UserError
 from vid_jax.identity import avatar as avatar_lib
 from vid_jax.identity import bio as bio_lib
@@ -152,6 +153,9 @@ def make_wishes(models: DesignerModels, *, locales, keywords=(), attrs=(), avoid
   both = sorted(set(attrs) & set(avoid))
   if both:
     raise UserError(f"--attrs and --not both name {both}; an attribute cannot be wanted and unwanted")
+  # One hair colour per avatar: several asked for keep the first (the tool prints the note).
+  attrs, avoid, _ = attributes_lib.exclusive_request(attrs, avoid)
+  avoid = tuple(a for a in avoid if a in names)
   if style not in avatar_lib.STYLES:
     raise UserError(f"--style={style!r} is unknown; use one of {', '.join(avatar_lib.STYLES)}")
   if not 1 <= num <= MAX_NUM:
