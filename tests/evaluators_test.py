@@ -10,6 +10,7 @@ import pytest
 from vid_jax import evaluators, inference, testing, train
 from vid_jax.data.attributes import ATTRIBUTE_NAMES
 from vid_jax.errors import UserError
+from vid_jax.evaluators import workdir as workdir_lib
 from vid_jax.models import classifier as clf_lib
 
 
@@ -95,7 +96,7 @@ def test_unknown_evaluator_name_is_one_clear_error():
   config.eval.evaluators = "domain,fid50k"
   with pytest.raises(
       UserError, match=r"config.eval.evaluators=.*unknown evaluator\(s\) \['fid50k'\]; "
-      r"use some of domain, inception, attributes, diversity"):
+      r"use some of domain, inception, attributes, diversity, sharpness"):
     train.train_and_evaluate(config, "/nonexistent-unused")  # before anything is built
 
 
@@ -103,6 +104,44 @@ def test_evaluation_needs_a_feature_space():
   config = testing.tiny_config()
   with pytest.raises(UserError, match="evaluation needs --classifier_workdir"):
     evaluators.from_config(config, generator=None, marginals=None)
+  config.train.eval_every = 2
+  with pytest.raises(UserError, match="eval_every=2 needs a feature space"):
+    evaluators.check_eval_config(config)
+  config.eval.evaluators = "sharpness"  # measures without one
+  evaluators.check_eval_config(config)
+
+
+def test_earlier_default_evaluators_gain_sharpness_in_the_tool():
+  config = testing.tiny_config()
+  config.eval.evaluators = "domain,inception,attributes,diversity"  # a run written before sharpness
+  assert workdir_lib.eval_config(config).eval.evaluators.split(",")[-1] == "sharpness"
+  config.eval.evaluators = "domain,diversity"  # a run's own choice stays
+  assert workdir_lib.eval_config(config).eval.evaluators == "domain,diversity"
+
+
+def _cartoons(seed, n):  # uint8 [n, 16, 16, 3]: a flat rectangle on a flat background each
+  rng = np.random.default_rng(seed)
+  images = np.repeat(rng.integers(0, 256, (n, 1, 1, 3), dtype=np.uint8), 16, 1).repeat(16, 2)
+  for img, (y, x), colour in zip(images, rng.integers(2, 8, (n, 2)), rng.integers(0, 256, (n, 3))):
+    img[y:y + 6, x:x + 6] = colour
+  return images
+
+
+def test_sharpness_evaluator_reports_samples_next_to_the_real_images():
+  real = _cartoons(0, 8)
+  as_real = lambda variables, key, n: (jnp.asarray(real[:n], jnp.float32) / 127.5 - 1.0, None)
+  noisy = lambda variables, key, n: (as_real(variables, key, n)[0] + 0.15 * jax.random.normal(
+      key, (n, 16, 16, 3)), None)
+  kw = dict(real_images=real, num_samples=8, batch_size=8, key=jax.random.PRNGKey(0))
+  same = evaluators.SharpnessEvaluator(sample_fn=as_real, **kw)(None)
+  figures = ("hf_energy", "edge_gradient", "flatness")
+  assert set(same) == {f"sharpness/{f}{s}" for f in figures for s in ("", "_real", "_ratio")}
+  assert all(isinstance(v, float) and np.isfinite(v) for v in same.values())
+  assert all(same[f"sharpness/{f}_ratio"] == pytest.approx(1.0) for f in figures), same  # the real images
+  grainy = evaluators.SharpnessEvaluator(sample_fn=noisy, **{**kw, "num_samples": 20})(None)  # 3 batches
+  assert grainy["sharpness/hf_energy_ratio"] > 2.0
+  assert grainy["sharpness/flatness_ratio"] < 0.2
+  assert grainy["sharpness/flatness_real"] == same["sharpness/flatness_real"]  # the real set only
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +173,12 @@ def test_each_evaluator_returns_finite_scalars_on_a_tiny_run(evaluated_run):
   config, workdir, result = evaluated_run
   models = inference.load_models(workdir)
   evs = evaluators.from_config(config, generator=models.generator, marginals=models.sampling_marginals)
-  assert [e.name for e in evs] == ["domain", "attributes", "diversity"]  # no eval.inception
+  assert [e.name for e in evs] == ["domain", "attributes", "diversity", "sharpness"]  # no eval.inception
   prefixes = {
       "domain": ("domain/",),
       "attributes": ("attr_acc/", "attr_present/"),
-      "diversity": ("diversity/",)
+      "diversity": ("diversity/",),
+      "sharpness": ("sharpness/",)
   }
   for ev in evs:
     out = ev(models.g_variables)
@@ -146,7 +186,8 @@ def test_each_evaluator_returns_finite_scalars_on_a_tiny_run(evaluated_run):
     assert all(isinstance(v, float) and np.isfinite(v) for v in out.values()), (ev.name, out)
   assert {
       "domain/fid", "domain/kid_mean", "domain/fid_real_vs_real", "attr_acc/Smiling", "attr_acc/mean",
-      "diversity/same_attributes", "diversity/same_attributes_real"
+      "diversity/same_attributes", "diversity/same_attributes_real", "sharpness/flatness",
+      "sharpness/flatness_real", "sharpness/hf_energy_ratio"
   } <= set(evaluators.evaluate(evs, models.g_variables))
 
 
@@ -156,7 +197,7 @@ def test_training_and_the_tool_score_a_checkpoint_the_same(evaluated_run):
   _, workdir, result = evaluated_run
   logged = [json.loads(l) for l in open(f"{workdir}/metrics.jsonl")]
   in_training = {k: v for k, v in logged[-1].items() if "/" in k}
-  assert logged[-1]["step"] == 2 and "domain/fid" in in_training
+  assert logged[-1]["step"] == 2 and "domain/fid" in in_training and "sharpness/edge_gradient" in in_training
   out = evaluators.evaluate_workdir(workdir)
   assert out["step"] == 2 and out["seed"] == 0
   assert out["feature_spaces"]["domain"]["comparable_to_published"] is False
@@ -165,3 +206,15 @@ def test_training_and_the_tool_score_a_checkpoint_the_same(evaluated_run):
     assert out["metrics"][k] == v, k  # bitwise: the same samples, features and real sets
   # And the tool's numbers are a function of the checkpoint: a different seed samples others.
   assert evaluators.evaluate_workdir(workdir, seed=5)["metrics"]["domain/fid"] != out["metrics"]["domain/fid"]
+
+
+def test_sharpness_alone_needs_no_feature_space_and_scores_the_same_samples(evaluated_run):
+  config, workdir, _ = evaluated_run
+  logged = json.loads(open(f"{workdir}/metrics.jsonl").readlines()[-1])
+  alone = config.copy_and_resolve_references()
+  alone.eval.evaluators, alone.eval.classifier_workdir = "sharpness", ""
+  models = inference.load_models(workdir)
+  out = evaluators.evaluate(
+      evaluators.from_config(alone, generator=models.generator, marginals=models.sampling_marginals),
+      models.g_variables)
+  assert out and out == {k: v for k, v in logged.items() if k.startswith("sharpness/")}

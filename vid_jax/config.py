@@ -165,8 +165,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   # vid_jax.evaluators registry names; each runs where the fields below give it what it needs:
   # domain (classifier_workdir), inception (inception), attributes (a classifier, a conditional
-  # run), diversity (a conditional run)
-  c.eval.evaluators = "domain,inception,attributes,diversity"
+  # run), diversity (a conditional run), sharpness (nothing: grain, blur, flat regions vs real)
+  c.eval.evaluators = "domain,inception,attributes,diversity,sharpness"
   c.eval.num_samples = 1000  # samples for metrics during training (and tools/evaluate.py)
   c.eval.classifier_workdir = ""  # attribute classifier for domain FID/KID and attribute accuracy
   c.eval.inception = ""  # pytorch-fid Inception .npz (tools/convert_inception.py) for inception_pytorch_fid/*

@@ -7,6 +7,7 @@ from vid_jax.evaluators.common import REGISTRY, Evaluator, check_eval_config, ev
 from vid_jax.evaluators.context import Context, RealImages, real_image_sets, reference_source
 from vid_jax.evaluators.diversity import DiversityEvaluator, same_attribute_diversity
 from vid_jax.evaluators.fid import DOMAIN, INCEPTION, FidEvaluator
+from vid_jax.evaluators.sharpness import SharpnessEvaluator
 from vid_jax.evaluators.workdir import evaluate_workdir
 
 __all__ = (
@@ -29,5 +30,6 @@ __all__ = (
     "DOMAIN",
     "INCEPTION",
     "FidEvaluator",
+    "SharpnessEvaluator",
     "evaluate_workdir",
 )

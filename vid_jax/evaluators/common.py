@@ -10,6 +10,8 @@ it what it measures with, and is skipped otherwise:
   inception   FID / KID in pytorch-fid's Inception pool3         eval.inception
   attributes  attribute accuracy of conditioned samples          a classifier, a conditional run
   diversity   same-attribute diversity (and its real value)      a conditional run
+  sharpness   high-frequency energy, edge gradient, flatness     nothing (no feature space)
+              (and their real values)
 
 An evaluator is built once per run (real features are computed then) and called with the EMA
 generator's variables (inference.make_ema_variables_fn of the train state, or a checkpoint's
@@ -25,7 +27,7 @@ from typing import Callable, Protocol
 from vid_jax import paths
 from vid_jax.data.attributes import attribute_names as config_attribute_names
 from vid_jax.errors import UserError
-from vid_jax.evaluators import attributes, diversity, fid
+from vid_jax.evaluators import attributes, diversity, fid, sharpness
 from vid_jax.evaluators.context import Context
 
 
@@ -42,7 +44,11 @@ REGISTRY: dict[str, Callable[[Context], Evaluator | None]] = {
     "inception": fid.inception,
     "attributes": attributes.make,
     "diversity": diversity.make,
+    "sharpness": sharpness.make,
 }
+# Evaluators that measure without a feature space: evaluation that names only these needs neither
+# eval.classifier_workdir nor eval.inception.
+NEEDS_NO_FEATURES = frozenset({"sharpness"})
 
 
 def names_of(config) -> list[str]:
@@ -55,6 +61,11 @@ def names_of(config) -> list[str]:
   return names
 
 
+def needs_feature_space(config) -> bool:
+  """Whether `config.eval.evaluators` names an evaluator that measures in a feature space."""
+  return any(n not in NEEDS_NO_FEATURES for n in names_of(config))
+
+
 def check_eval_config(config) -> None:
   """Cheap checks of the `eval` section before training starts (UserError per bad field)."""
   e = config.eval
@@ -63,10 +74,11 @@ def check_eval_config(config) -> None:
     raise UserError(f"config.eval.num_samples={e.num_samples!r}: must be >= 2")
   if e.batch_size < 1:
     raise UserError(f"config.eval.batch_size={e.batch_size!r}: must be >= 1")
-  if config.train.eval_every and not (e.classifier_workdir or e.inception):
+  if config.train.eval_every and needs_feature_space(config) and not (e.classifier_workdir or e.inception):
     raise UserError(f"config.train.eval_every={config.train.eval_every} needs a feature space: set "
                     "config.eval.classifier_workdir (train one with tools/train_classifier.py) and/or "
-                    "config.eval.inception (a .npz from tools/convert_inception.py), or set eval_every=0")
+                    "config.eval.inception (a .npz from tools/convert_inception.py), or "
+                    "config.eval.evaluators='sharpness' (needs none), or set eval_every=0")
   if e.classifier_workdir and not paths.workdir_file(e.classifier_workdir, "checkpoints").is_dir():
     raise UserError(f"config.eval.classifier_workdir={e.classifier_workdir!r} holds no classifier "
                     "checkpoint; train one with python tools/train_classifier.py "
@@ -90,12 +102,13 @@ def from_config(config, *, generator, marginals, seed: int | None = None,
 
   Raises:
     UserError: an unknown evaluator name, or no feature space (neither eval.classifier_workdir
-      nor eval.inception).
+      nor eval.inception) while eval.evaluators names more than NEEDS_NO_FEATURES.
   """
   names = names_of(config)
-  if not (config.eval.classifier_workdir or config.eval.inception):  # before rendering any image
+  # Before rendering any image.
+  if needs_feature_space(config) and not (config.eval.classifier_workdir or config.eval.inception):
     raise UserError("evaluation needs --classifier_workdir (eval.classifier_workdir) and/or "
-                    "--inception (eval.inception)")
+                    "--inception (eval.inception); eval.evaluators='sharpness' alone needs neither")
   if config.eval.num_samples < 2 or config.eval.batch_size < 1:
     raise UserError(f"eval num_samples={config.eval.num_samples} / batch_size="
                     f"{config.eval.batch_size}: need >= 2 and >= 1")

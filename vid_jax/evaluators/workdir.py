@@ -10,6 +10,11 @@ from vid_jax.evaluators import common
 
 # eval fields added after runs were written, with the value those runs evaluate with.
 _LEGACY_EVAL = {"inception": "", "batch_size": 100, "evaluators": "domain,inception,attributes,diversity"}
+# Default eval.evaluators strings of earlier versions -> what they evaluate with now: evaluators
+# added since that need nothing of the run (sharpness) score its old checkpoints too.
+_EARLIER_DEFAULTS = {
+    "domain,inception,attributes,diversity": "domain,inception,attributes,diversity,sharpness"
+}
 
 
 def eval_config(config, *, num_samples: int | None = None, classifier_workdir: str | None = None,
@@ -21,6 +26,7 @@ def eval_config(config, *, num_samples: int | None = None, classifier_workdir: s
   for field, value in _LEGACY_EVAL.items():
     if field not in e:
       e[field] = value
+  e.evaluators = _EARLIER_DEFAULTS.get(e.evaluators, e.evaluators)
   e.num_samples = num_samples or e.num_samples
   e.classifier_workdir = e.classifier_workdir if classifier_workdir is None else classifier_workdir
   e.inception = inception or e.inception
