@@ -1,4 +1,4 @@
-"""The fast 4x4 convolutions equal the native ones, in values and gradients."""
+"""The fast 4x4 (and 3x3 resize-conv) convolutions equal the native ones, in values and gradients."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,7 +8,7 @@ from vid_jax.errors import UserError
 from vid_jax.models import fast_conv
 from vid_jax.models.discriminator import Discriminator
 from vid_jax.models.generator import Generator
-from vid_jax.models.layers import Conv4, ConvT4, resolve_conv_impl
+from vid_jax.models.layers import Conv4, ConvT4, ResizeConv3, resolve_conv_impl, upsample2x
 
 BATCH = 2
 
@@ -220,3 +220,90 @@ def test_winograd_layer_forms_equal_native(size, c_in, c_out):
     ref = jax.vjp(native, x, k)[1](g)
     for a, b in zip(got, ref):
       assert _rel(a, b) <= 1e-5
+
+
+def _value_and_grads(f, x, k, g):  # output and the gradients w.r.t. input and kernel of <g, f(x, k)>
+  y, vjp = jax.vjp(f, x, k)
+  return (y, *vjp(g))
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (BATCH, 8, 8, 16, 12),  # native forward and weight gradient
+        (BATCH, 9, 7, 16, 3),  # few output channels: shifted sums of the 9 taps' products
+        (BATCH, 6, 5, 3, 16),  # few input channels (the input gradient of the case above)
+        (4, 32, 32, 12, 3),  # weight gradient as x^T [shifted g] in batch chunks (G's last layer's form)
+        (4, 32, 40, 10, 12),
+    ])
+def test_conv3_fast_equals_native(shape):
+  b, h, w, c, d = shape
+  rng = np.random.default_rng(h * 100 + c)
+  x, k, g = (jnp.asarray(rng.standard_normal(s, dtype=np.float32))
+             for s in ((b, h, w, c), (3, 3, c, d), (b, h, w, d)))
+  fast = jax.jit(lambda x, k, g: _value_and_grads(fast_conv.conv3, x, k, g))(x, k, g)
+  native = jax.jit(lambda x, k, g: _value_and_grads(fast_conv.native_conv3, x, k, g))(x, k, g)
+  for name, a, ref in zip(("output", "grad_x", "grad_kernel"), fast, native):
+    assert a.shape == ref.shape, name
+    assert _rel(a, ref) <= 1e-5, (name, _rel(a, ref))
+
+
+@pytest.mark.parametrize("shape", [(BATCH, 4, 4, 32, 16), (BATCH, 5, 7, 6, 3), (BATCH, 16, 16, 8, 16)])
+def test_nearest_resize_conv_is_one_transposed_conv(shape):
+  # Nearest x2 then the 3x3 conv == ConvT4 with nearest_kernel4(kernel), on the fast ConvT4 path.
+  b, h, w, c, d = shape
+  rng = np.random.default_rng(h * 10 + c)
+  x, k, g = (jnp.asarray(rng.standard_normal(s, dtype=np.float32))
+             for s in ((b, h, w, c), (3, 3, c, d), (b, 2 * h, 2 * w, d)))
+  reference = lambda x, k: fast_conv.native_conv3(upsample2x(x, "nearest"), k)
+  fast = jax.jit(lambda x, k, g: _value_and_grads(fast_conv.nearest_up_conv3, x, k, g))(x, k, g)
+  native = jax.jit(lambda x, k, g: _value_and_grads(reference, x, k, g))(x, k, g)
+  for name, a, ref in zip(("output", "grad_x", "grad_kernel"), fast, native):
+    assert a.shape == ref.shape, name
+    assert _rel(a, ref) <= 1e-5, (name, _rel(a, ref))
+
+
+def test_conv3_second_order_gradients_match():
+  x, k, _ = _inputs(True, 2, 6, 5, 3, jnp.float32)
+  k = k[:3, :3]
+
+  def penalty(k, x, conv):
+    grad_x = jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, k))))(x)
+    return jnp.sum(grad_x**2)
+
+  grads = [
+      jax.jit(jax.grad(penalty, (0, 1)), static_argnums=2)(k, x, conv)
+      for conv in (fast_conv.conv3, fast_conv.native_conv3)
+  ]
+  for a, b in zip(*grads):
+    assert _rel(a, b) <= 1e-5, _rel(a, b)
+
+
+@pytest.mark.parametrize("method,dtype", [("nearest", jnp.float32), ("bilinear", jnp.float32),
+                                          ("nearest", jnp.bfloat16)])
+def test_resize_conv_modules_native_and_fast_share_params(method, dtype):
+  x = jnp.asarray(np.random.default_rng(0).standard_normal((BATCH, 4, 4, 16), dtype=np.float32))
+  native = ResizeConv3(8, method=method, impl="native", dtype=dtype)
+  fast = ResizeConv3(8, method=method, impl="fast", dtype=dtype)
+  params = jax.jit(native.init)(jax.random.PRNGKey(0), x)
+  assert jax.tree.map(jnp.shape, params) == {"params": {"kernel": (3, 3, 16, 8)}}
+  assert jax.tree.map(jnp.shape, jax.eval_shape(fast.init, jax.random.PRNGKey(0),
+                                                x)) == jax.tree.map(jnp.shape, params)
+  a, b = jax.jit(fast.apply)(params, x), jax.jit(native.apply)(params, x)
+  assert a.shape == (BATCH, 8, 8, 8) and a.dtype == b.dtype == dtype
+  assert _rel(a, b) <= (1e-5 if dtype == jnp.float32 else 1e-2)
+
+
+def test_resize_conv_has_no_checkerboard_on_a_flat_input():
+  # Odena et al.'s point: a stride-2 4x4 transposed conv gives even and odd output pixels different
+  # kernel taps, so a flat input comes out as a period-2 pattern; a resize then a conv cannot.
+  x = jnp.ones((1, 6, 6, 4))
+  convt = ConvT4(2)
+  patterns = {"convt": convt.apply(convt.init(jax.random.PRNGKey(0), x), x)}
+  for method in ("nearest", "bilinear"):
+    layer = ResizeConv3(2, method=method, impl="fast")
+    patterns[method] = layer.apply(layer.init(jax.random.PRNGKey(0), x), x)
+  # Per channel, over the interior pixels (the border sees the zero padding).
+  spread = {name: float(jnp.max(jnp.ptp(y[:, 1:-1, 1:-1], axis=(1, 2)))) for name, y in patterns.items()}
+  assert spread["convt"] > 1e-2, spread
+  assert spread["nearest"] < 1e-6 and spread["bilinear"] < 1e-6, spread

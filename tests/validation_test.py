@@ -31,6 +31,7 @@ def _validate(config):
     ("optim.mismatch_weight", -0.5, "must be >= 0"),
     ("optim.mismatch_weight", 1.0, "need model.conditional=True"),
     ("optim.d_batch", "mixed", "use one of separate, joint"),
+    ("model.g_upsample", "pixelshuffle", "use one of convt, nearest, bilinear"),
 ])
 def test_bad_config_fails_before_compiling(field, value, message):
   config = testing.tiny_config()
@@ -73,3 +74,21 @@ def test_a_retired_option_left_off_is_accepted():
 def test_the_tiny_configs_validate():
   _validate(testing.tiny_config())
   _validate(testing.tiny_config(conditional=True))
+
+
+def test_upsampling_and_spectral_norm_fields_are_named_in_one_line():
+  config = testing.tiny_config()
+  config.model.g_upsample = "deconv"
+  with pytest.raises(UserError) as e:
+    _validate(config)
+  assert str(e.value) == "config.model.g_upsample='deconv': use one of convt, nearest, bilinear"
+  config = testing.tiny_config()
+  with config.model.ignore_type():  # e.g. a config rebuilt from JSON with 1 for True
+    config.model.d_spectral_norm = 1
+  with pytest.raises(UserError, match=r"^config.model.d_spectral_norm=1: must be True or False$"):
+    _validate(config)
+  for upsample in ("nearest", "bilinear"):
+    config = testing.tiny_config(conditional=True)
+    config.model.g_upsample = upsample
+    config.model.d_spectral_norm = True
+    _validate(config)

@@ -112,7 +112,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.resolution = 64  # 32 | 64 | 128
   c.model.z_dim = 100  # latent size
   c.model.g_width = 64  # ngf: generator base width
+  c.model.g_upsample = "convt"  # G's 2x stages: convt (4x4 transposed conv) | nearest | bilinear (+ 3x3 conv)
   c.model.d_width = 64  # ndf: discriminator base width
+  c.model.d_spectral_norm = False  # spectrally normalised D convs (SNGAN), D's BatchNorms dropped
   c.model.dtype = "float32"  # compute dtype: float32 | bfloat16 (params stay float32)
   c.model.conv_impl = "auto"  # auto | native | fast (auto = fast on CPU, native on GPU/TPU)
   c.model.conditional = False  # attribute-conditioned G and projection D

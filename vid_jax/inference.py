@@ -236,7 +236,9 @@ LEGACY_DEFAULTS = {
     ("optim", "mismatch_weight"): 0.0,
     ("model", "aux_net_width"): 0,
     ("optim", "d_batch"): "separate",
-    ("model", "g_cond_spatial"): 0
+    ("model", "g_cond_spatial"): 0,
+    ("model", "g_upsample"): "convt",
+    ("model", "d_spectral_norm"): False
 }
 
 

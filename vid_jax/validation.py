@@ -13,7 +13,7 @@ from vid_jax.data.attributes import ATTRIBUTE_INDEX, attribute_names
 from vid_jax.errors import UserError
 from vid_jax.evaluators import common as evaluate
 from vid_jax.models.discriminator import PROJECTIONS
-from vid_jax.models.generator import RESOLUTIONS
+from vid_jax.models.generator import RESOLUTIONS, UPSAMPLES
 from vid_jax.models.layers import CONV_IMPLS
 from vid_jax.refiners import adversarial
 
@@ -32,6 +32,10 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
     raise _err("model.dtype", m.dtype, f"use one of {', '.join(DTYPES)}")
   if m.conv_impl not in CONV_IMPLS:
     raise _err("model.conv_impl", m.conv_impl, f"use one of {', '.join(CONV_IMPLS)}")
+  if m.g_upsample not in UPSAMPLES:
+    raise _err("model.g_upsample", m.g_upsample, f"use one of {', '.join(UPSAMPLES)}")
+  if not isinstance(m.d_spectral_norm, bool):
+    raise _err("model.d_spectral_norm", m.d_spectral_norm, "must be True or False")
   for field in ("z_dim", "g_width", "d_width"):
     if m[field] < 1:
       raise _err(f"model.{field}", m[field], "must be a positive integer")

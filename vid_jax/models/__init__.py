@@ -30,8 +30,10 @@ def build_gan(config):
         batch_norm=functools.partial(discriminator_lib.batch_norm,
                                      dtype=dtype), pool=max_pool_2x2, dtype=dtype)
   g = Generator(resolution=m.resolution, z_dim=m.z_dim, width=m.g_width, num_attributes=num_attributes,
-                cond_hidden=m.g_cond_hidden, norm_shifts=norm_shifts, conv_impl=impl, dtype=dtype)
+                cond_hidden=m.g_cond_hidden, norm_shifts=norm_shifts, conv_impl=impl, dtype=dtype,
+                upsample=m.g_upsample)
   d = Discriminator(resolution=m.resolution, width=m.d_width, num_attributes=num_attributes, conv_impl=impl,
                     dtype=dtype, aux_head=bool(num_attributes and config.optim.aux_weight),
-                    projection=m.projection, aux_fake_aware=config.optim.aux_mode == "adc", aux_net=aux_net)
+                    projection=m.projection, aux_fake_aware=config.optim.aux_mode == "adc", aux_net=aux_net,
+                    spectral_norm=m.d_spectral_norm)
   return g, d

@@ -33,6 +33,12 @@ class Discriminator(nn.Module):
   module images -> features [B, F], e.g. vid_jax.experimental.attribute_net.AttributeNet) the
   head reads its features instead of the adversarial ones; the adversarial logits do not depend
   on it.
+
+  `spectral_norm` (SNGAN, Miyato et al. 2018): every conv kernel of the critic is divided by its
+  largest singular value (the kernel as a [16 C_in, C_out] matrix), estimated by one power
+  iteration per call whose `u` vectors live in `batch_stats` (updated with `train=True` and a
+  mutable `batch_stats`, read as they are with `train=False`); D's BatchNorms are dropped, as in
+  SNGAN's D.
   """
   resolution: int = 64
   width: int = 64
@@ -43,6 +49,7 @@ class Discriminator(nn.Module):
   projection: str = "spatial"  # pooled | spatial (see the class docstring)
   aux_fake_aware: bool = False
   aux_net: Any = None  # the attribute head's own feature network, or None: D's features (see above)
+  spectral_norm: bool = False  # spectrally normalised convs and no BatchNorm (see above)
 
   @nn.compact
   def __call__(self, x, attrs=None, *, train: bool, return_features: bool = False, return_aux: bool = False,
@@ -50,15 +57,24 @@ class Discriminator(nn.Module):
     stages = num_stages(self.resolution)
     if self.num_attributes and attrs is None:
       raise ValueError("a conditional discriminator needs attributes [B, num_attributes]")
+
+    def conv(features, **kwargs):
+      layer = Conv4(features, impl=self.conv_impl, dtype=self.dtype, **kwargs)
+      if not self.spectral_norm:
+        return layer
+      # The kernel stays `params/Conv4_i/kernel`; u and sigma go to batch_stats/SpectralNorm_i.
+      normalised = nn.SpectralNorm(layer)
+      return lambda h: normalised(h, update_stats=train)
+
     h = x
     features = []
     for i in range(stages):
-      h = Conv4(self.width * 2**i, impl=self.conv_impl, dtype=self.dtype)(h)
-      if i > 0:
+      h = conv(self.width * 2**i)(h)
+      if i > 0 and not self.spectral_norm:
         h = batch_norm(train, self.dtype)(h)
       h = nn.leaky_relu(h, 0.2)
       features.append(h)
-    logits = Conv4(1, stride=1, padding=0, impl=self.conv_impl, dtype=self.dtype)(h)  # [B, 1, 1, 1]
+    logits = conv(1, stride=1, padding=0)(h)  # [B, 1, 1, 1]
     logits = logits.reshape(x.shape[0]).astype(jnp.float32)
     aux = None
     if self.num_attributes:
@@ -76,6 +92,8 @@ class Discriminator(nn.Module):
       # projection of the summed 4x4 features made the initial logits ~10x larger than the
       # unconditional term (std 7.4 vs 0.7 on avatars, width 32) with a random sign per
       # attribute vector: D began confidently wrong (d_loss ~10 for the first ~150 steps).
+      # With spectral_norm this head and the aux head stay unnormalised: a zero matrix has no
+      # spectral norm to divide by. (aux_net's convs too: they feed only the attribute head.)
       proj = nn.Dense(phi.shape[-1], use_bias=False, name="projection",
                       kernel_init=nn.initializers.zeros)(y)  # [B, C]
       logits = logits + jnp.sum(proj * phi, axis=-1)

@@ -81,7 +81,7 @@ def native_conv4(x, kernel, *, stride: int, padding: int):
                                   dimension_numbers=_DN)
 
 
-def _flip_swap(kernel):  # [4, 4, A, B] -> [4, 4, B, A]
+def _flip_swap(kernel):  # [k, k, A, B] -> [k, k, B, A]
   return jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
 
 
@@ -342,6 +342,121 @@ def conv4(x, kernel, *, stride: int, padding: int):
     # A 4x4 input is one dot product per example.
     return jnp.dot(x.reshape(b, 16 * c), kernel.reshape(16 * c, -1)).reshape(b, 1, 1, -1)
   return native_conv4(x, kernel, stride=stride, padding=padding)
+
+
+# ----------------------------------------------------------------------------- 3x3 resize-convolutions
+#
+# The generator's resize-convolution stages (model.g_upsample, Odena et al. 2016): a 2x resize,
+# then a 3x3 / stride-1 / 'SAME' convolution. Nearest-neighbour x2 followed by the 3x3 conv is
+# exactly a 4x4 / stride-2 transposed convolution whose kernel is a fixed linear map of the 3x3
+# one (`nearest_kernel4`): along each axis, output 2m reads x[m-1] K[0] + x[m] (K[1] + K[2]) and
+# output 2m+1 reads x[m] (K[0] + K[1]) + x[m+1] K[2], the zero padding of both forms agreeing.
+# It runs on the fast ConvT4 path above at 4/9 of the multiplies. Bilinear resizing has no such
+# 4x4 form; its fast path is `conv3`, whose forms were picked by timing each pass on G's shapes
+# (2-core AMD EPYC, batch 64, docs/performance.md): XLA:CPU's native 3x3 conv ran at 40-80
+# GFLOP/s on 8x8-32x32 maps but at 5-13 GFLOP/s on G's last layer (64 -> 3 channels at 64x64),
+# where one matmul and shifted sums (forward) and x^T [shifted g] (weight gradient, from 32x32
+# maps up) took 0.6x and 0.4-0.8x the native time.
+
+# Along one axis, the 4 taps of the transposed kernel from the 3 taps of the 3x3 one.
+_NEAREST_TAPS = ((1, 0, 0), (1, 1, 0), (0, 1, 1), (0, 0, 1))
+CONV3_OUT_SHIFT_MAX_CHANNELS = 8  # forward as shifted sums of the taps' products up to this many outputs
+CONV3_GRAD_K_SHIFT_MIN_SIZE = 32  # weight gradient as x^T [shifted g] in batch chunks from here
+CONV3_GRAD_K_CHUNKS = 4
+
+
+def native_conv3(x, kernel):
+  """The reference: `lax.conv_general_dilated`, 3x3, stride 1, padding 1 ('SAME')."""
+  return lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=_DN)
+
+
+def nearest_kernel4(kernel):  # [3, 3, C, D] -> [4, 4, C, D]
+  """The ConvT4 (stride 2, padding 1) kernel equal to nearest-neighbour x2 then `native_conv3`."""
+  a = jnp.asarray(_NEAREST_TAPS, kernel.dtype)
+  return jnp.einsum("ai,bj,ijcd->abcd", a, a, kernel)
+
+
+def nearest_up_conv3(x, kernel):  # [B, H, W, C], [3, 3, C, D] -> [B, 2H, 2W, D]
+  """Nearest-neighbour 2x upsampling then a 3x3 SAME convolution, as one fast ConvT4."""
+  if kernel.shape[:2] != (3, 3) or x.ndim != 4 or x.shape[-1] != kernel.shape[2]:
+    raise ValueError(f"expected x [B, H, W, C] and kernel [3, 3, C, D], got {x.shape} and {kernel.shape}")
+  return _conv_transpose_s2(x, nearest_kernel4(kernel))
+
+
+def _shifted_back(g):  # [B, H, W, D] -> [B, H, W, 9, D]: g[p - (i - 1, j - 1)] for tap (i, j)
+  _, h, w, _ = g.shape
+  gp = jnp.pad(g, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  return jnp.stack([gp[:, 2 - i:2 - i + h, 2 - j:2 - j + w] for i in range(3) for j in range(3)], 3)
+
+
+def _conv3_out_shift(x, kernel):  # few output channels: all 9 taps' products, then shifted sums
+  b, h, w, c = x.shape
+  d = kernel.shape[-1]
+  z = jnp.dot(x.reshape(-1, c), kernel.transpose(2, 0, 1, 3).reshape(c, 9 * d)).reshape(b, h, w, 9, d)
+  zp = jnp.pad(z, ((0, 0), (1, 1), (1, 1), (0, 0), (0, 0)))  # y[p] = sum_t z[p + t - 1, t]
+  return sum(zp[:, i:i + h, j:j + w, 3 * i + j] for i in range(3) for j in range(3))
+
+
+def _conv3_forward(x, kernel):
+  # (The mirror form for few input channels, 9 shifted inputs and one matmul, measured 1.4x slower
+  # than the native op on G's last input gradient, 64x64x3 -> 64.)
+  c, d = kernel.shape[2:]
+  if d <= CONV3_OUT_SHIFT_MAX_CHANNELS < c:
+    return _conv3_out_shift(x, kernel)
+  return native_conv3(x, kernel)
+
+
+def _conv3_grad_k_shift(x, g):  # x^T [g shifted by each tap]: [C, N] x [N, 9D]
+  c, d = x.shape[-1], g.shape[-1]
+  g9 = _shifted_back(g).reshape(-1, 9 * d)
+  grad = lax.dot_general(x.reshape(-1, c), g9, (((0,), (0,)), ((), ())))
+  return grad.reshape(c, 3, 3, d).transpose(1, 2, 0, 3)
+
+
+def _conv3_grad_k(x, g):  # [B, H, W, C], [B, H, W, D] -> [3, 3, C, D]
+  b, h, w, c = x.shape
+  if min(h, w) >= CONV3_GRAD_K_SHIFT_MIN_SIZE and b % CONV3_GRAD_K_CHUNKS == 0:
+    # Summed over batch chunks one after another (lax.map): each chunk's shifted copies stay small.
+    n = CONV3_GRAD_K_CHUNKS
+    xs, gs = x.reshape(n, b // n, h, w, c), g.reshape(n, b // n, h, w, g.shape[-1])
+    return jnp.sum(lax.map(lambda a: _conv3_grad_k_shift(*a), (xs, gs)), axis=0)
+  k = jax.ShapeDtypeStruct((3, 3, c, g.shape[-1]), g.dtype)
+  grad_k, = jax.linear_transpose(lambda k: native_conv3(x, k), k)(g)
+  return grad_k
+
+
+@jax.custom_vjp
+def _conv3(x, kernel):
+  return _conv3_forward(x, kernel)
+
+
+def _conv3_fwd(x, kernel):
+  return _conv3_forward(x, kernel), (x, kernel)
+
+
+def _conv3_bwd(res, g):
+  x, kernel = res
+  # The input gradient is the same conv with the flipped, swapped kernel (through the custom rule,
+  # so gradients of gradients stay on these forms).
+  return _conv3(g, _flip_swap(kernel)), _conv3_grad_k(x, g)
+
+
+_conv3.defvjp(_conv3_fwd, _conv3_bwd)
+
+
+def conv3(x, kernel):
+  """3x3 / stride-1 / padding-1 convolution, equal to `native_conv3`.
+
+  Args:
+    x: [B, H, W, C] input.
+    kernel: [3, 3, C, D] kernel (HWIO), same dtype as `x`.
+
+  Returns:
+    [B, H, W, D].
+  """
+  if kernel.ndim != 4 or kernel.shape[:2] != (3, 3) or x.ndim != 4 or x.shape[-1] != kernel.shape[2]:
+    raise ValueError(f"expected x [B, H, W, C] and kernel [3, 3, C, D], got {x.shape} and {kernel.shape}")
+  return _conv3(x, kernel)
 
 
 # ----------------------------------------------------------------------------- layer inventory

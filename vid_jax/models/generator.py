@@ -6,9 +6,12 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from vid_jax.models.layers import ConvT4
+from vid_jax.models.layers import RESIZE_METHODS, ConvT4, ResizeConv3
 
 RESOLUTIONS = (32, 64, 128)
+# How each 2x stage upsamples: convt (4x4 / stride-2 transposed conv, DCGAN's) or a resize followed
+# by a 3x3 conv (Odena et al. 2016, against checkerboard artefacts).
+UPSAMPLES = ("convt",) + RESIZE_METHODS
 BN_MOMENTUM = 0.9  # flax's convention (PyTorch's momentum 0.1)
 # DCGAN's BatchNorm init: scale ~ N(1, 0.02), bias 0.
 bn_scale_init = lambda key, shape, dtype=jnp.float32: 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
@@ -68,6 +71,10 @@ class Generator(nn.Module):
   Layout at 64x64, width 64 (PyTorch's dcgan example): ConvT 1->4 (512 ch),
   then ConvT 4->8->16->32 (256, 128, 64), each with BatchNorm + ReLU, and a
   final ConvT 32->64 to 3 channels with tanh. 3,576,704 parameters.
+
+  `upsample` "nearest" | "bilinear": each 2x stage (the last, to 3 channels, too; not the 1x1 ->
+  4x4 projection) is a resize followed by a 3x3 conv without bias (layers.ResizeConv3) instead of
+  the 4x4 transposed conv, whose uneven overlap leaves checkerboard patterns (Odena et al. 2016).
   """
   resolution: int = 64
   z_dim: int = 100
@@ -77,10 +84,13 @@ class Generator(nn.Module):
   norm_shifts: Any = None  # extra shifts of each conditional BatchNorm (see ConditionalBatchNorm)
   conv_impl: str = "native"
   dtype: Any = jnp.float32
+  upsample: str = "convt"  # one of UPSAMPLES (see above)
 
   @nn.compact
   def __call__(self, z, attrs=None, *, train: bool):
     stages = num_stages(self.resolution)
+    if self.upsample not in UPSAMPLES:
+      raise ValueError(f"upsample={self.upsample!r}; use one of {UPSAMPLES}")
     y = None
     h = z.astype(jnp.float32)
     if self.num_attributes:
@@ -97,10 +107,14 @@ class Generator(nn.Module):
     channels = self.width * 2**(stages - 1)
     h = ConvT4(channels, stride=1, padding=0, impl=self.conv_impl, dtype=self.dtype)(h)  # [B, 4, 4, C]
     norm = lambda: ConditionalBatchNorm(dtype=self.dtype, extra_shifts=self.norm_shifts)
+    if self.upsample == "convt":
+      up = lambda features: ConvT4(features, impl=self.conv_impl, dtype=self.dtype)
+    else:
+      up = lambda features: ResizeConv3(features, method=self.upsample, impl=self.conv_impl, dtype=self.dtype)
     h = nn.relu(norm()(h, y, train=train))
     for _ in range(stages - 1):
       channels //= 2
-      h = ConvT4(channels, impl=self.conv_impl, dtype=self.dtype)(h)
+      h = up(channels)(h)  # [B, 2H, 2W, C / 2]
       h = nn.relu(norm()(h, y, train=train))
-    h = ConvT4(3, impl=self.conv_impl, dtype=self.dtype)(h)  # [B, R, R, 3]
+    h = up(3)(h)  # [B, R, R, 3]
     return jnp.tanh(h.astype(jnp.float32))

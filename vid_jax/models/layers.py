@@ -1,4 +1,4 @@
-"""4x4 convolution layers of the DCGAN family, with a selectable implementation.
+"""4x4 convolution layers of the DCGAN family (and G's 3x3 resize-conv), with a selectable implementation.
 
 `impl="native"` uses flax's Conv / ConvTranspose. `impl="fast"` computes the same
 function through forms that XLA:CPU runs well (see docs/performance.md). Both
@@ -19,6 +19,7 @@ from vid_jax.errors import UserError
 from vid_jax.models import fast_conv
 
 CONV_IMPLS = ("auto", "native", "fast")
+RESIZE_METHODS = ("nearest", "bilinear")
 # DCGAN's weight init (Radford et al. 2016): N(0, 0.02).
 dcgan_init = nn.initializers.normal(stddev=0.02)
 
@@ -93,3 +94,40 @@ class Conv4(_Layer4):
 
   def fast(self, x, kernel):
     return fast_conv.conv4(x, kernel, stride=self.stride, padding=self.padding)
+
+
+def upsample2x(x, method: str):
+  """[B, H, W, C] -> [B, 2H, 2W, C]: nearest (each pixel repeated 2x2) or bilinear (jax.image.resize)."""
+  if method == "nearest":
+    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+  if method == "bilinear":
+    b, h, w, c = x.shape
+    return jax.image.resize(x, (b, 2 * h, 2 * w, c), "bilinear").astype(x.dtype)
+  raise ValueError(f"method={method!r}; use one of {RESIZE_METHODS}")
+
+
+class ResizeConv3(nn.Module):
+  """2x resize then a 3x3 / stride-1 / 'SAME' convolution without bias (Odena et al. 2016).
+
+  [B, H, W, C_in] -> [B, 2H, 2W, features]; parameter `kernel` [3, 3, C_in, features] (HWIO),
+  the same in both implementations. `impl="fast"`: nearest runs as one 4x4 transposed conv on
+  fast_conv's ConvT4 path (`fast_conv.nearest_up_conv3`, 4/9 of the multiplies); bilinear resizes
+  and then runs `fast_conv.conv3`.
+  """
+  features: int
+  method: str = "nearest"  # nearest | bilinear
+  impl: str = "native"
+  dtype: Any = jnp.float32
+  kernel_init: Any = dcgan_init
+
+  @nn.compact
+  def __call__(self, x):  # [B, H, W, C_in] -> [B, 2H, 2W, features]
+    if self.method not in RESIZE_METHODS:
+      raise ValueError(f"method={self.method!r}; use one of {RESIZE_METHODS}")
+    kernel = self.param("kernel", self.kernel_init, (3, 3, x.shape[-1], self.features), jnp.float32)
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    fast = resolve_conv_impl(self.impl) == "fast"
+    if fast and self.method == "nearest":
+      return fast_conv.nearest_up_conv3(x, kernel)
+    x = upsample2x(x, self.method)
+    return fast_conv.conv3(x, kernel) if fast else fast_conv.native_conv3(x, kernel)
