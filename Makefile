@@ -6,7 +6,7 @@ DEMO   ?= runs/demo
 WORKDIR ?= $(DEMO)/gan
 CACHE  := runs/cache/avatars64
 
-.PHONY: demo test test-slow lint fmt bench install clean classifier evaluate
+.PHONY: demo models test test-slow lint fmt bench install clean classifier evaluate
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,16 +22,53 @@ install: $(VENV)/.installed
 
 # The identity designer end to end on the built-in avatars (docs/identity.md): renders the 20,000-avatar
 # cache once, trains what the designer needs at a budget that fits 20 minutes on 2 cores (the demo GAN,
-# a short attribute classifier, the nickname model; each resumes or is skipped when already there),
-# then designs 16 identities across three locales into $(DEMO)/identities/ (open index.html).
+# a short attribute classifier, the nickname model; each resumes or is skipped when already there) to show
+# training, then designs 16 identities across three locales into $(DEMO)/identities/ (open index.html)
+# with the shipped zoo's models (zoo/, `make models`); an entry absent from zoo/ is replaced by the demo's.
+DEMO_MODELS = $(if $(wildcard zoo/avatar_gan/card.json),,--workdir=$(DEMO)/gan) \
+    $(if $(wildcard zoo/classifier/card.json),,--classifier_workdir=$(DEMO)/classifier) \
+    $(if $(wildcard zoo/nickname/card.json),,--nickname_workdir=$(DEMO)/nickname)
 demo: $(VENV)/.installed
 	$(PY) tools/prepare_data.py --source=avatars --size=64 --limit=20000 --out=$(CACHE) --if_stale
 	$(PY) launch.py --config=configs/cdcgan_avatars.py:demo --workdir=$(DEMO)/gan
 	test -f $(DEMO)/classifier/classifier.json || $(PY) tools/train_classifier.py \
 	    --config=configs/classifier_avatars.py:steps=400 --workdir=$(DEMO)/classifier --config.data.cache_dir=$(CACHE)
 	$(PY) tools/train_nickname.py --config=configs/nickname.py --workdir=$(DEMO)/nickname
-	$(PY) tools/design.py --num=16 --locale=en_US,zh_CN,ja_JP --keywords=music,travel --seed=0 --out=$(DEMO)/identities
+	$(PY) tools/design.py --num=16 --locale=en_US,zh_CN,ja_JP --keywords=music,travel --seed=0 --out=$(DEMO)/identities $(strip $(DEMO_MODELS))
 	@echo "identities: $(DEMO)/identities/index.html  (GAN samples: $(DEMO)/gan/samples/, tensorboard --logdir $(DEMO))"
+
+# The model zoo the designer ships with (zoo/, <= 60 MB; vid_jax/zoo.py, README "Model zoo"), retrained from
+# scratch with the project's tools and exported with tools/export_zoo.py: the attribute classifier, the avatar
+# GAN (evaluated with that classifier for its card), the nickname model. Long (hours on a CPU); each training
+# resumes or is skipped when done. The cards' wall time sums the timed invocations (runs/zoo/NAME.wall_s);
+# ZOO_MACHINE="CPU model, cores" names the training machine (default: the one exporting).
+ZOO_RUNS := runs/zoo
+ZOO_MACHINE ?=
+RETRAIN_CLASSIFIER := python tools/train_classifier.py --config=configs/classifier_avatars.py --workdir=$(ZOO_RUNS)/classifier --config.data.cache_dir=$(CACHE)
+RETRAIN_GAN := python launch.py --config=configs/avatar_zoo.py --workdir=$(ZOO_RUNS)/avatar_gan
+RETRAIN_NICKNAME := python tools/train_nickname.py --config=configs/nickname.py --workdir=$(ZOO_RUNS)/nickname
+# $(call zoo_timed,NAME,COMMAND): runs COMMAND (python = the venv's), adding its wall seconds to $(ZOO_RUNS)/NAME.wall_s.
+zoo_timed = t=$$(date +%s) && $(subst python ,$(PY) ,$(2)) && echo $$(( $$(date +%s) - t )) >> $(ZOO_RUNS)/$(1).wall_s
+zoo_wall = $$(cat $(ZOO_RUNS)/$(1).wall_s 2>/dev/null | awk '{s += $$1} END {if (NR) printf "%d h %02d min", s / 3600, (s % 3600) / 60; else printf "unknown"}')
+ZOO_EXPORT = $(PY) tools/export_zoo.py --out_dir=zoo --machine="$(ZOO_MACHINE)"
+models: $(VENV)/.installed
+	$(PY) tools/prepare_data.py --source=avatars --size=64 --limit=20000 --out=$(CACHE) --if_stale
+	mkdir -p $(ZOO_RUNS)
+	test -f $(ZOO_RUNS)/classifier/classifier.json || { $(call zoo_timed,classifier,$(RETRAIN_CLASSIFIER)); }
+	$(call zoo_timed,avatar_gan,$(RETRAIN_GAN))
+	$(call zoo_timed,nickname,$(RETRAIN_NICKNAME))
+	$(PY) tools/evaluate.py --workdir=$(ZOO_RUNS)/avatar_gan --classifier_workdir=$(ZOO_RUNS)/classifier \
+	    > $(ZOO_RUNS)/avatar_gan.eval.json.tmp && mv $(ZOO_RUNS)/avatar_gan.eval.json.tmp $(ZOO_RUNS)/avatar_gan.eval.json
+	$(ZOO_EXPORT) --kind=classifier --workdir=$(ZOO_RUNS)/classifier --name=classifier \
+	    --metrics=$(ZOO_RUNS)/classifier/classifier.json --wall_time="$(call zoo_wall,classifier)" \
+	    --config_ref=configs/classifier_avatars.py --retrain="$(RETRAIN_CLASSIFIER)"
+	$(ZOO_EXPORT) --kind=gan --workdir=$(ZOO_RUNS)/avatar_gan --name=avatar_gan \
+	    --metrics=$(ZOO_RUNS)/avatar_gan.eval.json --wall_time="$(call zoo_wall,avatar_gan)" \
+	    --config_ref=configs/avatar_zoo.py --retrain="$(RETRAIN_GAN)"
+	$(ZOO_EXPORT) --kind=nickname --workdir=$(ZOO_RUNS)/nickname --name=nickname \
+	    --metrics=$(ZOO_RUNS)/nickname/metrics.json --wall_time="$(call zoo_wall,nickname)" \
+	    --config_ref=configs/nickname.py --retrain="$(RETRAIN_NICKNAME)"
+	@du -sb zoo | awk '{ printf "zoo/: %.1f MB\n", $$1 / 1e6; if ($$1 > 60e6) { print "error: zoo/ is over 60 MB; shrink a model"; exit 1 } }'
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -n 2 -q -m "not slow" tests

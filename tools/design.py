@@ -1,6 +1,6 @@
 r"""Designs virtual identities (avatar, cover, nickname, bio) from a person's wishes.
 
-  python tools/design.py --out=me/          # after `make demo`: every model flag defaults to its runs
+  python tools/design.py --out=me/          # every model flag defaults to the shipped zoo (zoo/, vid_jax/zoo.py)
   python tools/design.py --workdir=runs/cdcgan --classifier_workdir=runs/classifier \
       --nickname_workdir=runs/nickname --locale=zh_CN --keywords=猫,摄影 --attrs=Smiling,Eyeglasses \
       --not=Wearing_Hat --style=cartoon --num=4 --seed=7 --out=me/ [--taken=handles.txt]
@@ -22,14 +22,16 @@ from vid_jax.identity import designer
 from vid_jax.identity import locales as locales_lib
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", "runs/demo/gan",
-                    "Conditional GAN workdir (default: the one `make demo` trains).")
 flags.DEFINE_string(
-    "classifier_workdir", "runs/demo/classifier",
-    "Attribute classifier workdir (default: `make demo`'s); '' = none (no refinement, "
-    "no predicted attributes).")
-flags.DEFINE_string("nickname_workdir", "runs/demo/nickname",
-                    "Nickname model workdir (tools/train_nickname.py; default: `make demo`'s).")
+    "workdir", "zoo:avatar_gan",
+    "Conditional GAN: a training workdir or a zoo entry (default: the shipped zoo:avatar_gan).")
+flags.DEFINE_string(
+    "classifier_workdir", "zoo:classifier",
+    "Attribute classifier: a workdir or a zoo entry (default: the shipped zoo:classifier); '' = none "
+    "(no refinement, no predicted attributes).")
+flags.DEFINE_string(
+    "nickname_workdir", "zoo:nickname",
+    "Nickname model: a workdir (tools/train_nickname.py) or a zoo entry (default: zoo:nickname).")
 flags.DEFINE_list(
     "locale", ["en_US"], f"Locale(s), one of {', '.join(locales_lib.LOCALES)}; "
     "with several, identities take them in turn.")

@@ -1,6 +1,7 @@
 """Evaluates a finished (or running) training run: FID / KID, attribute accuracy, diversity, as JSON.
 
   python tools/evaluate.py --workdir=runs/demo --classifier_workdir=runs/classifier
+  python tools/evaluate.py --workdir=zoo:avatar_gan --classifier_workdir=zoo:classifier   # the shipped zoo
   python tools/evaluate.py --workdir=runs/celeba64 --inception=pt_inception.npz --num_samples=10000
 
 Feature spaces: `domain` (the attribute classifier's features; --classifier_workdir,
@@ -18,15 +19,16 @@ import sys
 
 from absl import app, flags
 
-from vid_jax import evaluators
+from vid_jax import evaluators, zoo
 from vid_jax.errors import UserError
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (launch.py --workdir).")
+_WORKDIR = flags.DEFINE_string("workdir", None,
+                               "Training workdir (launch.py --workdir) or zoo entry (zoo:NAME).")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", None,
                                     "Generated and real images (default: the run's eval.num_samples).")
 _CLASSIFIER = flags.DEFINE_string(
-    "classifier_workdir", None, "Attribute classifier workdir (default: the run's "
-    "eval.classifier_workdir; '' = none).")
+    "classifier_workdir", None, "Attribute classifier workdir or zoo entry (e.g. zoo:classifier; "
+    "default: the run's eval.classifier_workdir; '' = none).")
 _INCEPTION = flags.DEFINE_string("inception", "", "pytorch-fid Inception weights (.npz).")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Images per call (default: the run's eval.batch_size).")
 _SEED = flags.DEFINE_integer(
@@ -43,10 +45,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
-    result = evaluators.evaluate_workdir(_WORKDIR.value, num_samples=_NUM_SAMPLES.value,
-                                         classifier_workdir=_CLASSIFIER.value, inception=_INCEPTION.value,
-                                         batch_size=_BATCH.value, seed=_SEED.value, step=_STEP.value,
-                                         truncation=_TRUNCATION.value)
+    # A zoo entry by its folder, so the result names where it was read from.
+    workdir = zoo.resolve(_WORKDIR.value, "gan") if zoo.is_entry(_WORKDIR.value) else _WORKDIR.value
+    clf = _CLASSIFIER.value
+    clf = zoo.resolve(clf, "classifier") if clf and zoo.is_entry(clf) else clf
+    result = evaluators.evaluate_workdir(workdir, num_samples=_NUM_SAMPLES.value, classifier_workdir=clf,
+                                         inception=_INCEPTION.value, batch_size=_BATCH.value,
+                                         seed=_SEED.value, step=_STEP.value, truncation=_TRUNCATION.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

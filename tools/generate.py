@@ -1,5 +1,6 @@
-"""Generates avatars with a trained run's EMA generator.
+"""Generates avatars with a trained run's EMA generator (default: the shipped zoo:avatar_gan).
 
+  python tools/generate.py --attrs=Smiling --num=64 --out=smiling.png      # the zoo's GAN (vid_jax/zoo.py)
   python tools/generate.py --workdir=runs/demo --num=64 --seed=0 --out=grid.png [--npz=samples.npz]
   python tools/generate.py --workdir=runs/cdcgan --attrs=Smiling,Eyeglasses --not=Male --out=smiling.png
 
@@ -16,7 +17,9 @@ from vid_jax import inference, writer
 from vid_jax.data.attributes import exclusive_request
 from vid_jax.errors import UserError
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (launch.py --workdir).")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", "zoo:avatar_gan", "Training workdir (launch.py --workdir) or zoo entry "
+    "(zoo:NAME or its folder); default the shipped zoo:avatar_gan.")
 _NUM = flags.DEFINE_integer("num", 64, "Number of images.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of z (and sampled attributes).")
 _OUT = flags.DEFINE_string("out", "samples.png", "Grid PNG path ('' = none).")
@@ -27,7 +30,6 @@ _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest
 _TRUNCATION = flags.DEFINE_float(
     "truncation", 0.0, "Latent truncation: 0 = z ~ N(0, I); t > 0 = each "
     "coordinate of z restricted to [-t, t] (nearer the mode, less varied).")
-flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):

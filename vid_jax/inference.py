@@ -14,6 +14,7 @@ import numpy as np
 from vid_jax import checkpoint as ckpt_lib
 from vid_jax import paths
 from vid_jax import train_state as ts_lib
+from vid_jax import zoo
 from vid_jax.data.attributes import attribute_names, exclusive_columns, exclusive_request
 from vid_jax.errors import UserError
 from vid_jax.models import build_gan
@@ -254,8 +255,21 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   return config
 
 
-def load_models(workdir: str, step: int | None = None) -> Models:
-  """Restores the latest (or `step`) checkpoint of `workdir` on the default device."""
+def load_models(source: str, step: int | None = None) -> Models:
+  """The EMA generator and the discriminator of a training workdir or a zoo entry, on the default device.
+
+  Args:
+    source: a launch.py workdir (its latest or `step` checkpoint; the EMA generator's standing
+      BatchNorm statistics computed here), or a zoo entry, `zoo:avatar_gan` or its folder (the
+      variables stored as they were computed from its workdir; vid_jax.zoo).
+    step: checkpoint step (default the latest; an entry holds one step).
+
+  Raises:
+    UserError: no run or entry there, a missing checkpoint, or an entry that fails its card.
+  """
+  if zoo.is_entry(source):
+    return _load_entry(source, step)
+  workdir = source
   config = load_config(workdir)
   checkpointer = ckpt_lib.Checkpointer(workdir, keep=config.train.keep, read_only=True)
   if checkpointer.latest_step() is None:
@@ -267,12 +281,7 @@ def load_models(workdir: str, step: int | None = None) -> Models:
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   state, _ = checkpointer.restore(ckpt_lib.abstract_with_sharding(abstract, device), step)
   checkpointer.close()
-  marginals = None
-  stats_path = paths.workdir_file(workdir, "data_stats.json")
-  if stats_path.exists():
-    with stats_path.open("r", encoding="utf-8") as f:
-      m = json.load(f).get("marginals")
-    marginals = None if m is None else np.asarray(m, np.float32)
+  marginals = _read_marginals(workdir)
   ema_variables = make_ema_variables_fn(generator, z_dim=config.model.z_dim,
                                         marginals=sampling_marginals(names, marginals),
                                         exclusive=exclusive_columns(names))
@@ -281,3 +290,80 @@ def load_models(workdir: str, step: int | None = None) -> Models:
                     "params": state.d_params,
                     "batch_stats": state.d_batch_stats
                 }, attribute_names=names, attribute_marginals=marginals, step=int(state.step))
+
+
+def _read_marginals(workdir):
+  """data_stats.json's attribute marginals (np.float32 [A]) or None."""
+  stats_path = paths.workdir_file(workdir, "data_stats.json")
+  if not stats_path.exists():
+    return None
+  with stats_path.open("r", encoding="utf-8") as f:
+    m = json.load(f).get("marginals")
+  return None if m is None else np.asarray(m, np.float32)
+
+
+def _load_entry(source: str, step: int | None) -> Models:
+  """Models from a zoo entry: the stored EMA generator variables (params + standing statistics) and
+  D's variables; no recipe runs, so they draw what the exported workdir drew (within the card's
+  float16 error)."""
+  entry = zoo.open_entry(source, "gan", step)
+  config = load_config(entry.path)
+  generator, discriminator = build_gan(config)
+  abstract = jax.eval_shape(ts_lib.make_init_fn(config, generator, discriminator), jax.random.PRNGKey(0))
+  flat = entry.weights()
+  g_abstract = {"params": abstract.ema_params, "batch_stats": abstract.g_batch_stats}
+  d_abstract = {"params": abstract.d_params, "batch_stats": abstract.d_batch_stats}
+  return Models(config=config, generator=generator,
+                g_variables=zoo.restore(flat, g_abstract, prefix="generator/",
+                                        where=entry.path), discriminator=discriminator,
+                d_variables=zoo.restore(flat, d_abstract, prefix="discriminator/",
+                                        where=entry.path), attribute_names=attribute_names(config),
+                attribute_marginals=_read_marginals(entry.path), step=entry.step)
+
+
+PROBE_SAMPLES = 64  # fixed inputs of the float16 check of an export
+IMAGE_TOLERANCE = 1.0 / 255  # half a uint8 level of [-1, 1] images: float16 storage changes no PNG pixel by > 1
+LOGIT_TOLERANCE = 1e-2  # D's logits
+
+
+def export_payload(workdir: str, step: int | None = None) -> "zoo.ExportPayload":
+  """What a zoo entry of `workdir`'s GAN stores (tools/export_zoo.py): the EMA generator's variables as
+  `load_models` computes them and D's, config.json, data_stats.json; the float16 check measures G's
+  images on PROBE_SAMPLES fixed (z, attributes) and D's logits on those images."""
+  if zoo.is_entry(workdir):
+    raise UserError(f"{workdir} is a zoo entry already; export from the training workdir")
+  models = load_models(workdir, step)
+  arrays = zoo.flatten({"generator": models.g_variables, "discriminator": models.d_variables})
+  arrays = {k: np.asarray(jax.device_get(v)) for k, v in arrays.items()}
+  files = {}
+  for name in ("config.json", "data_stats.json"):
+    f = paths.workdir_file(workdir, name)
+    if f.exists():
+      files[name] = f.read_bytes()
+  k_z, k_y = jax.random.split(jax.random.PRNGKey(1))
+  z = jax.random.normal(k_z, (PROBE_SAMPLES, models.z_dim))
+  y = models.sample_attributes(k_y, PROBE_SAMPLES)
+  g, d = models.generator, models.discriminator
+
+  @jax.jit
+  def images_fn(variables):
+    return g.apply(variables, z, y, train=False)
+
+  reference = images_fn(models.g_variables)
+
+  @jax.jit
+  def logits_fn(variables):
+    return d.apply(variables, reference, y, train=False)
+
+  def outputs(flat):
+    tree = zoo.unflatten({k: jnp.asarray(v) for k, v in flat.items()})
+    return {
+        "images": np.asarray(images_fn(tree["generator"])),
+        "discriminator_logits": np.asarray(logits_fn(tree["discriminator"]))
+    }
+
+  return zoo.ExportPayload(kind="gan", step=models.step, arrays=arrays, files=files, outputs=outputs,
+                           tolerance={
+                               "images": IMAGE_TOLERANCE,
+                               "discriminator_logits": LOGIT_TOLERANCE
+                           }, probe=f"{PROBE_SAMPLES} fixed (z, attributes) from PRNGKey(1)")

@@ -76,14 +76,19 @@ def load_designer_models(*, workdir: str, nickname_workdir: str, classifier_work
                          reference_images: int = REFERENCE_IMAGES) -> DesignerModels:
   """Loads the GAN, the classifier (if given), the nickname model and the originality references.
 
+  Each source is a training workdir or a zoo entry (`zoo:avatar_gan`, `zoo:classifier`,
+  `zoo:nickname`, or an entry's folder; vid_jax.zoo), as tools/design.py's defaults are.
+
   Raises:
-    UserError: a missing or unconditional GAN run, a missing classifier or nickname model.
+    UserError: a missing or unconditional GAN run, a missing classifier or nickname model, a zoo
+      entry that fails its card.
   """
   models = inference.load_models(workdir)
   if not models.attribute_names:
     raise UserError(f"--workdir={workdir} is an unconditional run (model.conditional=False); the designer "
-                    "needs attributes: train one with python launch.py --config=configs/cdcgan_avatars.py "
-                    f"--workdir=runs/cdcgan (or `make demo`), or use tools/generate.py for this run")
+                    "needs attributes: use the zoo's (--workdir=zoo:avatar_gan) or train one with python "
+                    "launch.py --config=configs/cdcgan_avatars.py --workdir=runs/cdcgan, or use "
+                    "tools/generate.py for this run")
   classifier = classifier_lib.load_classifier(classifier_workdir) if classifier_workdir else None
   nickname = nickname_lib.load_nickname_model(nickname_workdir)
   references = None

@@ -20,6 +20,7 @@ reads UNK (trained with random UNK inputs, so it continues after them). A kanji 
 for ja_JP is shown too, but has no reading: the handle romanises only the kana after it.
 """
 import dataclasses
+import json
 import unicodedata
 
 import jax
@@ -28,11 +29,12 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from vid_jax import paths
+from vid_jax import zoo
 from vid_jax.errors import UserError
 from vid_jax.identity import handles
 from vid_jax.identity import profanity
 from vid_jax.identity.locales import LOCALES, check_locale, locale_id
-from vid_jax.identity.nickname_data import EOS, UNK, Vocab
+from vid_jax.identity.nickname_data import EOS, UNK, Vocab, encode_names
 from vid_jax.identity.nickname_model import NicknameTransformer, sample
 
 __all__ = ["NicknameModel", "load_nickname_model", "sample", "design_nicknames", "draw_nicknames"]
@@ -83,12 +85,47 @@ def module_from_meta(meta: dict) -> NicknameTransformer:
   return NicknameTransformer(**meta["model"])
 
 
-def load_nickname_model(workdir: str) -> NicknameModel:
-  """Restores the latest nickname checkpoint in `workdir` (tools/train_nickname.py).
+def load_nickname_model(source: str) -> NicknameModel:
+  """Restores the latest nickname checkpoint in a workdir (tools/train_nickname.py), or a zoo entry
+  (`zoo:nickname` or its folder; vid_jax.zoo).
 
   Raises:
-    UserError: `workdir` holds no nickname checkpoint (the message says how to train one).
+    UserError: no nickname checkpoint there (the message says how to train one), or an entry that
+      fails its card.
   """
+  if zoo.is_entry(source):
+    entry = zoo.open_entry(source, "nickname")
+    meta = entry.read_json("meta.json")
+    _check_meta(meta, entry.path, TRAIN_HINT.format(workdir="runs/nickname") + " (or `make models`)")
+    module = module_from_meta(meta)
+    params = zoo.restore(entry.weights(), _abstract_params(module), prefix="params/", where=entry.path)
+    return _model(meta, params, entry.step)
+  meta, params, step = _restore(source)
+  return _model(meta, params, step)
+
+
+def _abstract_params(module: NicknameTransformer):
+  return jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros(
+      (1, module.max_len), jnp.int32))["params"])
+
+
+def _check_meta(meta, where: str, train: str) -> None:
+  if not meta or meta.get("kind") != "nickname":
+    raise UserError(f"{where} holds a checkpoint that is not a nickname model's; train one with: {train}")
+  if meta.get("version") != META_VERSION:
+    raise UserError(f"the nickname model in {where} was made by another version ({meta.get('version')}, "
+                    f"now {META_VERSION}); retrain it: {train}")
+
+
+def _model(meta: dict, params, step: int) -> NicknameModel:
+  train = {loc: frozenset(meta["train_names"][loc]) for loc in LOCALES}
+  known = {loc: train[loc] | frozenset(meta["heldout_names"][loc]) for loc in LOCALES}
+  return NicknameModel(params=params, module=module_from_meta(meta), vocab=Vocab(tuple(meta["chars"])),
+                       config=meta["config"], known_names=known, training_names=train, step=int(step))
+
+
+def _restore(workdir: str):
+  """(meta, params, step) of the latest checkpoint in `workdir`."""
   hint = "train one with: " + TRAIN_HINT.format(workdir=workdir or "runs/nickname")
   if not workdir or not paths.workdir_file(workdir, "checkpoints").is_dir():
     raise UserError(f"no nickname model in {workdir!r} (no checkpoints/ folder); {hint}")
@@ -101,24 +138,50 @@ def load_nickname_model(workdir: str) -> NicknameModel:
       meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     except (KeyError, ValueError, FileNotFoundError):
       meta = None
-    if not meta or meta.get("kind") != "nickname":
-      raise UserError(f"{workdir} holds a checkpoint that is not a nickname model's; {hint}")
-    if meta.get("version") != META_VERSION:
-      raise UserError(f"the nickname model in {workdir} was made by another version ({meta.get('version')}, "
-                      f"now {META_VERSION}); retrain it: {TRAIN_HINT.format(workdir=workdir)}")
+    _check_meta(meta, workdir, TRAIN_HINT.format(workdir=workdir))
     module = module_from_meta(meta)
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    abstract = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros(
-        (1, module.max_len), jnp.int32))["params"])
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract)
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+                            _abstract_params(module))
     params = manager.restore(step,
                              args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract)))["params"]
   finally:
     manager.close()
-  train = {loc: frozenset(meta["train_names"][loc]) for loc in LOCALES}
-  known = {loc: train[loc] | frozenset(meta["heldout_names"][loc]) for loc in LOCALES}
-  return NicknameModel(params=params, module=module, vocab=Vocab(tuple(meta["chars"])), config=meta["config"],
-                       known_names=known, training_names=train, step=int(step))
+  return meta, params, int(step)
+
+
+PROBE_NAMES = 16  # training names per locale the float16 check of an export measures logits on
+LOGIT_TOLERANCE = 1e-2
+
+
+def export_payload(workdir: str) -> zoo.ExportPayload:
+  """What a zoo entry of the nickname model in `workdir` stores (tools/export_zoo.py): its params,
+  meta.json (the checkpoint's metadata: vocabulary, data set names, config) and metrics.json; the
+  float16 check measures next-character logits on PROBE_NAMES training names per locale."""
+  if zoo.is_entry(workdir):
+    raise UserError(f"{workdir} is a zoo entry already; export from the training workdir")
+  meta, params, step = _restore(workdir)
+  model = _model(meta, params, step)
+  files = {"meta.json": json.dumps(meta, ensure_ascii=False).encode("utf-8")}
+  metrics = paths.workdir_file(workdir, "metrics.json")
+  if metrics.exists():
+    files["metrics.json"] = metrics.read_bytes()
+  names, locs = [], []
+  for j, loc in enumerate(LOCALES):
+    chosen = sorted(model.training_names[loc])[:PROBE_NAMES]
+    names += chosen
+    locs += [j] * len(chosen)
+  tokens = jnp.asarray(encode_names(names, locs, vocab=model.vocab, max_chars=model.max_chars))
+  logits_fn = jax.jit(lambda p: model.module.apply({"params": p}, tokens))
+
+  def outputs(flat):
+    p = zoo.unflatten({k: jnp.asarray(v) for k, v in flat.items()})["params"]
+    return {"logits": np.asarray(logits_fn(p))}
+
+  arrays = {k: np.asarray(jax.device_get(v)) for k, v in zoo.flatten({"params": params}).items()}
+  return zoo.ExportPayload(kind="nickname", step=step, arrays=arrays, files=files, outputs=outputs,
+                           tolerance={"logits": LOGIT_TOLERANCE},
+                           probe=f"{PROBE_NAMES} training names per locale (first in sorted order)")
 
 
 @dataclasses.dataclass(frozen=True)

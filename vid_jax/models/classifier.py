@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from typing import Any
 
 import flax.linen as nn
@@ -23,6 +24,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from vid_jax import paths
+from vid_jax import zoo
+from vid_jax.data import avatars
 from vid_jax.data.attributes import NUM_ATTRIBUTES
 from vid_jax.errors import UserError
 from vid_jax.models.layers import max_pool_2x2
@@ -194,12 +197,36 @@ def save_classifier(workdir: str, classifier: Classifier, *, step: int, extra: d
   manager.close()
 
 
-def load_classifier(workdir: str) -> Classifier:
-  """Restores the classifier trained by tools/train_classifier.py in `workdir`.
+def load_classifier(source: str) -> Classifier:
+  """Restores the classifier trained by tools/train_classifier.py in a workdir, or a zoo entry
+  (`zoo:classifier` or its folder; vid_jax.zoo).
 
   Raises:
-    UserError: no classifier checkpoint in `workdir`.
+    UserError: no classifier checkpoint in the workdir, or an entry that fails its card.
   """
+  if zoo.is_entry(source):
+    return _load_entry(source)
+  meta, variables, _ = _restore(source)
+  return _classifier(meta, variables)
+
+
+def _classifier(meta: dict, variables) -> Classifier:
+  return Classifier(module=_module_from_meta(meta), variables=uncommitted(variables),
+                    attribute_names=tuple(meta["attribute_names"]), resolution=int(meta["resolution"]),
+                    feature_scale=float(meta["feature_scale"]))
+
+
+def _check_meta(meta: dict, where: str, hint: str) -> None:
+  if not {"feature_dim", "attribute_names", "feature_scale"} <= set(meta):
+    raise UserError(f"{where} holds a checkpoint that is not an attribute classifier's; {hint}")
+  if meta.get("version") != META_VERSION:
+    raise UserError(f"the classifier in {where} was made by another version of "
+                    f"AttributeClassifier ({meta.get('version')}, now {META_VERSION}); "
+                    f"retrain it: {hint[len('train one with: '):]}")
+
+
+def _restore(workdir: str):
+  """(meta, variables, step) of the latest checkpoint in `workdir`."""
   hint = (f"train one with: python tools/train_classifier.py "
           f"--config=configs/classifier_avatars.py --workdir={workdir}")
   if not workdir or not paths.workdir_file(workdir, "checkpoints").is_dir():
@@ -210,12 +237,7 @@ def load_classifier(workdir: str) -> Classifier:
     if step is None:
       raise UserError(f"no classifier checkpoint in {workdir}/checkpoints; {hint}")
     meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-    if not {"feature_dim", "attribute_names", "feature_scale"} <= set(meta):
-      raise UserError(f"{workdir} holds a checkpoint that is not an attribute classifier's; {hint}")
-    if meta.get("version") != META_VERSION:
-      raise UserError(f"the classifier in {workdir} was made by another version of "
-                      f"AttributeClassifier ({meta.get('version')}, now {META_VERSION}); "
-                      f"retrain it: {hint[len('train one with: '):]}")
+    _check_meta(meta, workdir, hint)
     module = _module_from_meta(meta)
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
@@ -224,9 +246,50 @@ def load_classifier(workdir: str) -> Classifier:
         step, args=ocp.args.Composite(variables=ocp.args.StandardRestore(abstract)))["variables"]
   finally:
     manager.close()
-  return Classifier(module=module, variables=uncommitted(variables),
-                    attribute_names=tuple(meta["attribute_names"]), resolution=int(meta["resolution"]),
-                    feature_scale=float(meta["feature_scale"]))
+  return meta, variables, int(step)
+
+
+def _load_entry(source: str) -> Classifier:
+  entry = zoo.open_entry(source, "classifier")
+  meta = entry.read_json("meta.json")
+  _check_meta(meta, entry.path, "train one with: make models")
+  module = _module_from_meta(meta)
+  variables = zoo.restore(entry.weights(), _abstract_variables(module, int(meta["resolution"])),
+                          where=entry.path)
+  return _classifier(meta, variables)
+
+
+PROBE_IMAGES = 64  # built-in avatars (seed PROBE_SEED) the float16 check of an export measures on
+PROBE_SEED = 1
+LOGIT_TOLERANCE = 1e-2  # of logits and of the (unit-RMS) features
+
+
+def export_payload(workdir: str) -> zoo.ExportPayload:
+  """What a zoo entry of the classifier in `workdir` stores (tools/export_zoo.py): its variables,
+  meta.json (the checkpoint's metadata) and classifier.json; the float16 check measures logits and
+  features on PROBE_IMAGES built-in avatars."""
+  if zoo.is_entry(workdir):
+    raise UserError(f"{workdir} is a zoo entry already; export from the training workdir")
+  meta, variables, step = _restore(workdir)
+  classifier = _classifier(meta, variables)
+  files = {"meta.json": json.dumps(meta, indent=2).encode()}
+  summary = paths.workdir_file(workdir, "classifier.json")
+  if summary.exists():
+    files["classifier.json"] = summary.read_bytes()
+  images, _ = avatars.render_batch(range(PROBE_IMAGES), seed=PROBE_SEED, size=classifier.resolution)
+  images = jnp.asarray(images)
+
+  def outputs(flat):
+    c = dataclasses.replace(classifier, variables=zoo.unflatten({k: jnp.asarray(v) for k, v in flat.items()}))
+    logits, features = c.logits_and_features(images)
+    return {"logits": np.asarray(logits), "features": np.asarray(features)}
+
+  arrays = {k: np.asarray(v) for k, v in zoo.flatten(classifier.variables).items()}
+  return zoo.ExportPayload(kind="classifier", step=step, arrays=arrays, files=files, outputs=outputs,
+                           tolerance={
+                               "logits": LOGIT_TOLERANCE,
+                               "features": LOGIT_TOLERANCE
+                           }, probe=f"{PROBE_IMAGES} built-in avatars (seed {PROBE_SEED})")
 
 
 # ----------------------------------------------------------------------------
