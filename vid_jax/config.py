@@ -149,6 +149,7 @@ def base_config() -> ml_collections.ConfigDict:
   # (DCGAN's practice); joint (experimental): reals and fakes go through D as one batch with shared
   # statistics, in D's update and in G's, so a shift common to the fakes is not normalised away.
   c.optim.d_batch = "separate"
+  c.optim.diffaugment = ""  # DiffAugment of every D input: "" (off) or e.g. "translation,color,cutout"
   c.optim.lr_decay_start = 0  # G step from which both lrs fall linearly to 0 at train.num_steps (0 = constant)
   c.optim.ema_decay = 0.999  # EMA of G's params used for samples
 

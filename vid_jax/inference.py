@@ -239,7 +239,8 @@ LEGACY_DEFAULTS = {
     ("optim", "d_batch"): "separate",
     ("model", "g_cond_spatial"): 0,
     ("model", "g_upsample"): "convt",
-    ("model", "d_spectral_norm"): False
+    ("model", "d_spectral_norm"): False,
+    ("optim", "diffaugment"): ""
 }
 
 

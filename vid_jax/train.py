@@ -27,6 +27,7 @@ from vid_jax import sharding as shard_lib
 from vid_jax import train_state as ts_lib
 from vid_jax import validation
 from vid_jax import writer as writer_lib
+from vid_jax.augment import parse_policy
 from vid_jax.data.attributes import ATTRIBUTE_INDEX, attribute_names, exclusive_columns
 from vid_jax.errors import NonFiniteLossError, UserError
 from vid_jax.models import build_gan
@@ -48,7 +49,8 @@ def step_options(config) -> StepOptions:
                      z_dim=config.model.z_dim, attribute_indices=tuple(ATTRIBUTE_INDEX[n] for n in names),
                      adversarial=adversarial, aux_weight=float(config.optim.aux_weight),
                      aux_mode=config.optim.aux_mode, mode_seeking=float(config.optim.mode_seeking),
-                     mismatch_weight=float(config.optim.mismatch_weight), d_batch=config.optim.d_batch)
+                     mismatch_weight=float(config.optim.mismatch_weight), d_batch=config.optim.d_batch,
+                     diffaugment=parse_policy(config.optim.diffaugment))
 
 
 def make_source(config):

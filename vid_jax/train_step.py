@@ -3,7 +3,8 @@
 Each loss is a weighted sum of named terms (losses.combine): D's of adversarial, mismatch, aux and
 r1; G's of adversarial, aux and mode_seeking; a term whose weight is 0 is not computed. How D sees
 a step's reals and fakes is a D application: the core's "separate" (below) or the experimental
-"joint" (vid_jax.experimental.joint_batch), picked by `StepOptions.d_batch`.
+"joint" (vid_jax.experimental.joint_batch), picked by `StepOptions.d_batch`. With a DiffAugment
+policy (`StepOptions.diffaugment`, vid_jax.augment) every image D sees is augmented first.
 """
 import dataclasses
 from typing import Any, Callable, NamedTuple
@@ -12,11 +13,16 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from vid_jax import augment
 from vid_jax import losses
 from vid_jax.data.loader import to_float
 from vid_jax.experimental import joint_batch
 from vid_jax.refiners import adversarial
 from vid_jax.train_state import TrainState
+
+# fold_in constant of DiffAugment's keys: a stream of its own beside the step's split, so the
+# other streams, and with no policy the whole step, are as they were before the option existed.
+AUGMENT_STREAM = 0x44694175
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +40,7 @@ class StepOptions:
   mode_seeking: float = 0.0  # weight of G's mode-seeking term (Mao et al. 2019); 0 = off
   mismatch_weight: float = 0.0  # D's loss on reals with one attribute flipped, as fakes (Reed 2016)
   d_batch: str = "separate"  # a D_APPLICATIONS name: separate | joint (experimental)
+  diffaugment: tuple[str, ...] = ()  # vid_jax.augment names applied to every image D sees; () = off
 
   def d_weights(self) -> dict:
     """D's loss terms' weights (terms that do not apply get 0)."""
@@ -132,6 +139,9 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
   if options.d_batch not in D_APPLICATIONS:
     raise ValueError(f"d_batch={options.d_batch!r}; use one of {tuple(D_APPLICATIONS)}")
   apply_d = D_APPLICATIONS[options.d_batch]
+  policy = tuple(options.diffaugment)
+  if any(name not in augment.AUGMENTATIONS for name in policy):
+    raise ValueError(f"diffaugment={policy!r}; use names from {tuple(augment.AUGMENTATIONS)}")
   d_weights, g_weights = options.d_weights(), options.g_weights()
   aux = bool(d_weights["aux"])
   adc = aux and options.aux_mode == "adc"
@@ -156,6 +166,10 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
   def train_step(state: TrainState, batch) -> tuple[TrainState, dict]:
     key = jax.random.fold_in(state.rng, state.step)
     k_attr, k_adv, k_z = jax.random.split(key, 3)
+    # DiffAugment: critic step i's reals and fakes from fold_in(k_aug, i), G's fakes from
+    # fold_in(k_aug, n_critic). No policy: no key and no op, the step as without the option.
+    k_aug = jax.random.fold_in(key, AUGMENT_STREAM) if policy else None
+    augment_with = lambda k, x: augment.diff_augment(k, x, policy) if policy else x
     real = to_float(batch["image"])  # [B, R, R, 3] in [-1, 1]; batches travel as uint8
     b = real.shape[0]
     if conditional:
@@ -179,16 +193,24 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
 
       # One G forward per critic step; the last one's VJP is reused by the G update.
       fake, g_vjp, g_bs = jax.vjp(g_forward, state.g_params, has_aux=True)
-      d_real_in, d_fake_in = real, jax.lax.stop_gradient(fake)
+      k_real, k_fake = jax.random.split(jax.random.fold_in(k_aug, i)) if policy else (None, None)
+      augment_real = lambda x, k=k_real: augment_with(k, x)  # [B, R, R, 3] -> [B, R, R, 3]
+      # The mismatched reals are these augmented reals with wrong attributes (the same images).
+      d_real_in, d_fake_in = augment_real(real), augment_with(k_fake, jax.lax.stop_gradient(fake))
       if options.adversarial is not None:
+        # PGD perturbs what D sees: the augmented images.
         d_real_in, d_fake_in = _adversarial_inputs(discriminator, d_params, d_bs, d_real_in, d_fake_in,
                                                    y_real, y_fake, jax.random.fold_in(k_adv, i),
                                                    dict(options.adversarial))
 
-      def d_objective(params, real_in=d_real_in, fake_in=d_fake_in, batch_stats=d_bs):
+      def d_objective(params, real_in=d_real_in, fake_in=d_fake_in, batch_stats=d_bs,
+                      augment_real=augment_real):
         out = apply_d.for_d(d_apply, params, batch_stats, real=real_in, fake=fake_in, y_real=y_real,
                             y_fake=y_fake, y_wrong=y_wrong)
-        r1_fn = lambda x: d_apply(params, batch_stats, x, y_real)[0]
+        # R1 w.r.t. the un-augmented reals, through the augmentation: grad_x D(augment(x)) with the
+        # same augmentation as the reals D scored (before any PGD), as DiffAugment's
+        # ns_DiffAugment_r1; without a policy, grad_x D(x) as before.
+        r1_fn = lambda x: d_apply(params, batch_stats, augment_real(x), y_real)[0]
         loss, values = losses.combine(
             {
                 "adversarial":
@@ -208,8 +230,12 @@ def make_train_step(*, generator, discriminator, options: StepOptions) -> Callab
       updates, d_opt = state.d_tx.update(d_grads, d_opt, d_params)
       d_params = optax.apply_updates(d_params, updates)
 
+    k_g_fake = jax.random.fold_in(k_aug, options.n_critic) if policy else None
+
     def g_objective(fake_in):
-      out = apply_d.for_g(d_apply, d_params, d_bs, fake=fake_in, y_fake=y_fake, real=d_real_in, y_real=y_real)
+      # D sees the fakes augmented afresh; G's gradient flows back through the augmentation.
+      out = apply_d.for_g(d_apply, d_params, d_bs, fake=augment_with(k_g_fake, fake_in), y_fake=y_fake,
+                          real=d_real_in, y_real=y_real)
       loss, values = losses.combine(
           {
               "adversarial": losses.Term(lambda: g_loss_fn(fake_logits=out["fake"])),

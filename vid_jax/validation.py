@@ -8,6 +8,7 @@ tools/bench/gan_step.py call `validate` before building anything.
 """
 import os
 
+from vid_jax.augment import AUGMENTATIONS, parse_policy
 from vid_jax.config import AUX_MODES, D_BATCHES, DTYPES, LOSSES, check_retired
 from vid_jax.data.attributes import ATTRIBUTE_INDEX, attribute_names
 from vid_jax.errors import UserError
@@ -85,6 +86,11 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
                "model.conditional=True; set it to 0 for unconditional runs")
   if o.d_batch not in D_BATCHES:
     raise _err("optim.d_batch", o.d_batch, f"use one of {', '.join(D_BATCHES)}")
+  unknown = [name for name in parse_policy(o.diffaugment) if name not in AUGMENTATIONS]
+  if unknown:
+    raise _err(
+        "optim.diffaugment", o.diffaugment,
+        f"unknown augmentation(s) {unknown}; use \"\" (off) or a comma list of {', '.join(AUGMENTATIONS)}")
   if o.aux_mode not in AUX_MODES:
     raise _err("optim.aux_mode", o.aux_mode, f"use one of {', '.join(AUX_MODES)}")
   if o.lr_decay_start < 0 or (o.lr_decay_start and o.lr_decay_start >= t.num_steps):
