@@ -1,5 +1,8 @@
 """Helpers for tests: tiny trained workdirs."""
+import atexit
 import os
+import shutil
+import tempfile
 
 from vid_jax import config as config_lib
 from vid_jax import train
@@ -30,7 +33,20 @@ def tiny_config(*, conditional: bool = False, steps: int = 2):
   return config
 
 
+_TRAINED: dict = {}  # (conditional, steps) -> this process's trained copy
+
+
 def make_tiny_workdir(path: str, *, conditional: bool = False, steps: int = 2) -> str:
-  """Trains the tiny config for `steps` steps in `path` (a few tens of seconds); returns `path`."""
-  train.train_and_evaluate(tiny_config(conditional=conditional, steps=steps), str(path))
+  """The tiny config trained for `steps` steps, as a workdir at `path`; returns `path`.
+
+  Training is deterministic, so each process trains each (conditional, steps) once (a few tens of
+  seconds) and later calls get a copy of that run: the files training `path` itself would write.
+  """
+  key = (bool(conditional), int(steps))
+  if key not in _TRAINED:
+    root = tempfile.mkdtemp(prefix="vid_jax_tiny_")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    train.train_and_evaluate(tiny_config(conditional=conditional, steps=steps), os.path.join(root, "run"))
+    _TRAINED[key] = os.path.join(root, "run")
+  shutil.copytree(_TRAINED[key], str(path), dirs_exist_ok=True)
   return str(path)
