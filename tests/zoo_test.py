@@ -23,6 +23,7 @@ from vid_jax.identity import nickname as nickname_lib
 from vid_jax.identity import nickname_data
 from vid_jax.identity import nickname_train
 from vid_jax.models import classifier as classifier_lib
+from vid_jax.models import discriminator
 
 LOADERS = {
     "gan": inference.load_models,
@@ -183,6 +184,23 @@ def test_nickname_entry_matches_its_workdir(nick, zoo_root, monkeypatch):
   la = a.module.apply({"params": a.params}, tokens)
   lb = b.module.apply({"params": b.params}, tokens)
   assert _max_diff(la, lb) <= card["storage"]["tolerance"]["logits"]
+
+
+def test_flatten_restore_round_trip_keys_with_slashes():
+  # SpectralNorm keeps `Conv4_0/kernel/u` as one key: the structure comes from the abstract tree.
+  d = discriminator.Discriminator(resolution=32, width=8, spectral_norm=True)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 32, 32, 3))
+  variables = d.init(jax.random.PRNGKey(1), x, train=False)
+  flat = {k: np.asarray(v) for k, v in zoo.flatten(variables, prefix="discriminator/").items()}
+  assert any(k.endswith("Conv4_0/kernel/u") for k in flat)
+  abstract = jax.eval_shape(lambda: d.init(jax.random.PRNGKey(1), x, train=False))
+  restored = zoo.restore(flat, abstract, prefix="discriminator/", where="test")
+  assert jax.tree.structure(restored) == jax.tree.structure(variables)
+  np.testing.assert_array_equal(d.apply(restored, x, train=False), d.apply(variables, x, train=False))
+  with pytest.raises(UserError) as e:  # an array the model does not have
+    zoo.restore(dict(flat, **{"discriminator/params/extra": np.zeros(2)}), abstract, prefix="discriminator/",
+                where="test")
+  assert "do not fit the model" in _one_line(e)
 
 
 def _one_line(e: UserError) -> str:

@@ -334,8 +334,8 @@ def export_payload(workdir: str, step: int | None = None) -> "zoo.ExportPayload"
   if zoo.is_entry(workdir):
     raise UserError(f"{workdir} is a zoo entry already; export from the training workdir")
   models = load_models(workdir, step)
-  arrays = zoo.flatten({"generator": models.g_variables, "discriminator": models.d_variables})
-  arrays = {k: np.asarray(jax.device_get(v)) for k, v in arrays.items()}
+  variables = {"generator": models.g_variables, "discriminator": models.d_variables}
+  arrays = {k: np.asarray(jax.device_get(v)) for k, v in zoo.flatten(variables).items()}
   files = {}
   for name in ("config.json", "data_stats.json"):
     f = paths.workdir_file(workdir, name)
@@ -357,7 +357,7 @@ def export_payload(workdir: str, step: int | None = None) -> "zoo.ExportPayload"
     return d.apply(variables, reference, y, train=False)
 
   def outputs(flat):
-    tree = zoo.unflatten({k: jnp.asarray(v) for k, v in flat.items()})
+    tree = zoo.unflatten({k: jnp.asarray(v) for k, v in flat.items()}, variables)
     return {
         "images": np.asarray(images_fn(tree["generator"])),
         "discriminator_logits": np.asarray(logits_fn(tree["discriminator"]))

@@ -94,25 +94,30 @@ def resolve(source, kind: str = "gan") -> str:
 # Pytrees <-> flat dicts.
 
 
+def _key(path) -> str:
+  return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
+
+
 def flatten(tree, prefix: str = "") -> dict[str, Any]:
-  """A nested dict of arrays -> {'a/b/c': array} ('/'-joined keys, sorted)."""
+  """A pytree of arrays -> {'a/b/c': array} ('/'-joined keys, sorted).
+
+  Flax names some variables with '/' inside one key (SpectralNorm's `Conv4_0/kernel/u`), so a key
+  alone does not give the nesting back: `unflatten` takes the tree's structure from a reference.
+  """
   out = {}
   for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-    key = "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
-    out[f"{prefix}{key}"] = leaf
+    key = prefix + _key(path)
+    if key in out:
+      raise ValueError(f"two leaves flatten to the key {key!r}")
+    out[key] = leaf
   return dict(sorted(out.items()))
 
 
-def unflatten(flat: Mapping[str, Any]) -> dict:
-  """{'a/b/c': array} -> a nested dict."""
-  out: dict = {}
-  for key, value in flat.items():
-    *parents, leaf = key.split("/")
-    node = out
-    for p in parents:
-      node = node.setdefault(p, {})
-    node[leaf] = value
-  return out
+def unflatten(flat: Mapping[str, Any], like, prefix: str = "") -> Any:
+  """The inverse of `flatten`: the arrays of `flat` (keys `prefix` + path) in the structure of the
+  pytree `like` (e.g. jax.eval_shape of the model's init, or the variables it was flattened from)."""
+  paths, treedef = jax.tree_util.tree_flatten_with_path(like)
+  return jax.tree_util.tree_unflatten(treedef, [flat[prefix + _key(path)] for path, _ in paths])
 
 
 def family(key: str) -> str:
@@ -235,7 +240,7 @@ def restore(flat: Mapping[str, np.ndarray], abstract, *, prefix: str = "", where
     raise UserError(f"{where}: its {prefix or 'weights'} do not fit the model this code builds "
                     f"(first difference: {prefix}{bad[0]}); re-export it from its workdir with "
                     "tools/export_zoo.py or retrain (`make models`)")
-  return unflatten({k: jnp.asarray(np.asarray(have[k]).astype(want[k].dtype)) for k in want})
+  return unflatten({k: jnp.asarray(np.asarray(have[k]).astype(want[k].dtype)) for k in want}, abstract)
 
 
 # ----------------------------------------------------------------------------
@@ -441,11 +446,17 @@ def export(payload: ExportPayload, *, out_dir: str, name: str, config_ref: str, 
       "retrain": retrain,
       "exported_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
       "storage": {
-          "dtype": dtype + (" (BatchNorm statistics float32)" if any(map(is_statistic, arrays)) else ""),
-          "float32_families": storage["float32_families"],
-          "fp16_max_abs_error": storage["fp16_max_abs_error"],
-          "tolerance": storage["tolerance"],
-          "probe": payload.probe
+          "dtype":
+              dtype + (" (batch_stats float32: BatchNorm / spectral-norm statistics)" if any(
+                  map(is_statistic, arrays)) else ""),
+          "float32_families":
+              storage["float32_families"],
+          "fp16_max_abs_error":
+              storage["fp16_max_abs_error"],
+          "tolerance":
+              storage["tolerance"],
+          "probe":
+              payload.probe
       },
       "files": {}
   }

@@ -175,7 +175,7 @@ def export_payload(workdir: str) -> zoo.ExportPayload:
   logits_fn = jax.jit(lambda p: model.module.apply({"params": p}, tokens))
 
   def outputs(flat):
-    p = zoo.unflatten({k: jnp.asarray(v) for k, v in flat.items()})["params"]
+    p = zoo.unflatten({k: jnp.asarray(v) for k, v in flat.items()}, {"params": params})["params"]
     return {"logits": np.asarray(logits_fn(p))}
 
   arrays = {k: np.asarray(jax.device_get(v)) for k, v in zoo.flatten({"params": params}).items()}

@@ -280,7 +280,8 @@ def export_payload(workdir: str) -> zoo.ExportPayload:
   images = jnp.asarray(images)
 
   def outputs(flat):
-    c = dataclasses.replace(classifier, variables=zoo.unflatten({k: jnp.asarray(v) for k, v in flat.items()}))
+    variables = zoo.unflatten({k: jnp.asarray(v) for k, v in flat.items()}, classifier.variables)
+    c = dataclasses.replace(classifier, variables=variables)
     logits, features = c.logits_and_features(images)
     return {"logits": np.asarray(logits), "features": np.asarray(features)}
 
