@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vid_jax import inference, testing
+from vid_jax import data, inference, testing
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +98,21 @@ def test_generate_unknown_attribute_and_missing_workdir(workdirs, tmp_path):
   assert proc.returncode == 2 and "not conditioned" in proc.stderr and "Traceback" not in proc.stderr
   proc = _generate([f"--workdir={tmp_path}/nothing", f"--out={tmp_path}/x.png"])
   assert proc.returncode == 2 and "not a training workdir" in proc.stderr
+
+
+def test_real_vs_generated_grid_and_its_errors(workdirs, tmp_path):
+  tool = lambda *a: subprocess.run([sys.executable, "tools/real_vs_generated.py", *a], cwd=testing.REPO,
+                                   capture_output=True, text=True, timeout=300)
+  proc = tool(f"--workdir={workdirs['cond']}", "--num=8", "--cols=4", f"--out={tmp_path}/rvg.png")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  grid = np.asarray(Image.open(tmp_path / "rvg.png"))
+  # 4 rows (real, generated, real, generated) of 4 images of 32 px, 2 px of padding.
+  assert grid.shape[:2] == (4 * 32 + 5 * 2, 4 * 32 + 5 * 2), grid.shape
+  real_row = grid[2:34, 2:2 + 4 * 34 - 2]
+  want = data.make_source("avatars", size=32, seed=1_000_003, num_examples=4).get_batch(np.arange(4))["image"]
+  np.testing.assert_array_equal(real_row[:, :32], want[0])  # the first held-out avatar, as rendered
+  for args, message in (((f"--workdir={workdirs['plain']}",), "unconditional"),
+                        ((f"--workdir={workdirs['cond']}", "--num=6", "--cols=4"), "multiple of")):
+    bad = tool(*args, f"--out={tmp_path}/x.png")
+    assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    assert bad.stderr.strip().splitlines()[-1].startswith("error:")
