@@ -45,7 +45,7 @@ demo: $(VENV)/.installed
 ZOO_RUNS := runs/zoo
 ZOO_MACHINE ?=
 RETRAIN_CLASSIFIER := python tools/train_classifier.py --config=configs/classifier_avatars.py --workdir=$(ZOO_RUNS)/classifier --config.data.cache_dir=$(CACHE)
-RETRAIN_GAN := python launch.py --config=configs/avatar_zoo.py --workdir=$(ZOO_RUNS)/avatar_gan
+RETRAIN_GAN := python launch.py --config=configs/cdcgan_avatars.py --workdir=$(ZOO_RUNS)/avatar_gan
 RETRAIN_NICKNAME := python tools/train_nickname.py --config=configs/nickname.py --workdir=$(ZOO_RUNS)/nickname
 # $(call zoo_timed,NAME,COMMAND): runs COMMAND (python = the venv's), adding its wall seconds to $(ZOO_RUNS)/NAME.wall_s.
 zoo_timed = t=$$(date +%s) && $(subst python ,$(PY) ,$(2)) && echo $$(( $$(date +%s) - t )) >> $(ZOO_RUNS)/$(1).wall_s
@@ -64,7 +64,7 @@ models: $(VENV)/.installed
 	    --config_ref=configs/classifier_avatars.py --retrain="$(RETRAIN_CLASSIFIER)"
 	$(ZOO_EXPORT) --kind=gan --workdir=$(ZOO_RUNS)/avatar_gan --name=avatar_gan \
 	    --metrics=$(ZOO_RUNS)/avatar_gan.eval.json --wall_time="$(call zoo_wall,avatar_gan)" \
-	    --config_ref=configs/avatar_zoo.py --retrain="$(RETRAIN_GAN)"
+	    --config_ref=configs/cdcgan_avatars.py --retrain="$(RETRAIN_GAN)"
 	$(ZOO_EXPORT) --kind=nickname --workdir=$(ZOO_RUNS)/nickname --name=nickname \
 	    --metrics=$(ZOO_RUNS)/nickname/metrics.json --wall_time="$(call zoo_wall,nickname)" \
 	    --config_ref=configs/nickname.py --retrain="$(RETRAIN_NICKNAME)"

@@ -2,8 +2,8 @@ r"""Exports a trained model into the model zoo (vid_jax/zoo.py): OUT_DIR/NAME/{c
 
   python tools/export_zoo.py --kind=gan --workdir=runs/zoo/avatar_gan --name=avatar_gan \
       --metrics=runs/zoo/avatar_gan.eval.json --wall_time="9 h 40 min" --machine="AMD EPYC 7B13, 2 cores" \
-      --config_ref=configs/avatar_zoo.py \
-      --retrain="python launch.py --config=configs/avatar_zoo.py --workdir=runs/zoo/avatar_gan"
+      --config_ref=configs/cdcgan_avatars.py \
+      --retrain="python launch.py --config=configs/cdcgan_avatars.py --workdir=runs/zoo/avatar_gan"
 
 Weights are stored float16 unless that moves the outputs on fixed inputs by more than the kind's
 tolerance (then those layers stay float32; BatchNorm statistics always do); the card records the
@@ -32,7 +32,7 @@ _WALL_TIME = flags.DEFINE_string("wall_time", None, "Training wall time, as word
 _MACHINE = flags.DEFINE_string("machine", "", "Where it trained (CPU model, cores); '' = this machine.")
 _RETRAIN = flags.DEFINE_string("retrain", None, "The one command that retrains it from scratch.")
 _CONFIG_REF = flags.DEFINE_string("config_ref", None,
-                                  "Its config file and arg, e.g. configs/avatar_zoo.py[:arg].")
+                                  "Its config file and arg, e.g. configs/cdcgan_avatars.py[:arg].")
 _FP16_TOLERANCE = flags.DEFINE_float(
     "fp16_tolerance", None, "Largest max-abs output change float16 storage may cause, for every "
     "output (default: the kind's: images 1/255, logits 0.01); 0 stores float32.")

@@ -392,7 +392,7 @@ def parse_config_ref(ref: str) -> dict:
   file, _, arg = ref.partition(":")
   if not file.endswith(".py"):
     raise UserError(
-        f"--config_ref={ref!r}: give the config file and its arg, e.g. configs/avatar_zoo.py[:arg]")
+        f"--config_ref={ref!r}: give the config file and its arg, e.g. configs/cdcgan_avatars.py[:arg]")
   return {"file": file, "arg": arg or None}
 
 

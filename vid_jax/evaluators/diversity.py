@@ -66,8 +66,7 @@ class DiversityEvaluator:
     self.real_diversity = real_diversity
     batches = [
         inference.sample_inputs(jax.random.fold_in(key, i), self.batch_size, z_dim=z_dim, marginals=marginals,
-                                exclusive=exclusive,
-                                truncation=truncation)[1]
+                                exclusive=exclusive, truncation=truncation)[1]
         for i in range(-(-int(num_samples) // self.batch_size))
     ]
     self.conditions = np.concatenate([np.asarray(b) for b in batches])[:diversity_lib.CONDITIONS]
@@ -93,6 +92,6 @@ def make(ctx: Context) -> DiversityEvaluator | None:
       real.reference,
       np.asarray(real.attributes, bool)[:, [ATTRIBUTE_INDEX[a] for a in names]])
   return DiversityEvaluator(generate_fn=ctx.generate_fn, z_dim=ctx.z_dim, marginals=ctx.marginals,
-                            exclusive=exclusive_columns(names),
-                            truncation=ctx.truncation, num_samples=ctx.num_samples, batch_size=ctx.batch_size,
-                            key=ctx.key, real_diversity=real_diversity)
+                            exclusive=exclusive_columns(names), truncation=ctx.truncation,
+                            num_samples=ctx.num_samples, batch_size=ctx.batch_size, key=ctx.key,
+                            real_diversity=real_diversity)

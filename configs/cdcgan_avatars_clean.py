@@ -1,10 +1,10 @@
-"""The zoo's avatar generator (zoo/avatar_gan): configs/cdcgan_avatars.py with the options that
-clean up its samples, trained 1.25x as long (2,500 steps), the last 1,000 with a decaying learning rate.
+"""configs/cdcgan_avatars.py with the options against noisy, blotchy samples, trained 1.25x as long
+(2,500 steps), the last 1,000 with a decaying learning rate.
 
-  python launch.py --config=configs/avatar_zoo.py --workdir=runs/zoo/avatar_gan   # `make models`
+  python launch.py --config=configs/cdcgan_avatars_clean.py --workdir=runs/cdcgan_clean
 
-Its checkpoints up to step 1,500 (the decay starts there) are the options at constant learning
-rates; measured against configs/cdcgan_avatars.py in docs/experiments/avatar_quality.md.
+Measured against configs/cdcgan_avatars.py in docs/experiments/avatar_quality.md: flat, grain-free
+samples, but a worse domain FID and fewer requested attributes, so the zoo ships the other.
 Variants: `smoke` (the tiny test config with the same options).
 """
 from vid_jax import config as vc
