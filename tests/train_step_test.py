@@ -235,6 +235,8 @@ def test_auxiliary_attribute_loss_trains_the_head(tmp_path, mode, classes):
   # The zero-initialised head starts at log(classes); Adam steps on its cross-entropy lower it.
   assert abs(d_aux[0] - np.log(classes)) < 1e-4 and d_aux[-1] < np.log(classes) - 0.09, d_aux
   # G steps after D's update in each step, and D learns to call fakes fake, so G's loss rises:
-  if mode == "adc":  # the cross-entropy of (real, y) from above log 4
-    assert g_aux[0] < g_aux[-1] - 0.1, g_aux
-    assert np.log(4) < g_aux[0], g_aux
+  if mode == "adc":  # the cross-entropy of (real, y): log 4 after D's first step on the zero head, then up
+    # (at step 1 it sat 0.0003 above log 4 on avatar data version 1 and 0.0002 below on version 2:
+    # which side depends on the first batch, the rise does not)
+    assert abs(g_aux[0] - np.log(4)) < 0.01, g_aux
+    assert g_aux[0] < g_aux[-1] - 0.1 and np.log(4) + 0.1 < g_aux[-1], g_aux
