@@ -243,10 +243,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
     raise
   if is_main:
     write_run_files(config, workdir, source)
-  marginals = inference.sampling_marginals(attribute_names(config), data_marginals(config, source))
+  names = attribute_names(config)
+  marginals = inference.sampling_marginals(names, data_marginals(config, source))
   ema_variables = inference.make_ema_variables_fn(parts.generator, z_dim=config.model.z_dim,
-                                                  marginals=marginals,
-                                                  exclusive=exclusive_columns(attribute_names(config)))
+                                                  marginals=marginals, exclusive=exclusive_columns(names))
   writer = writer_lib.MetricWriter(workdir, enabled=is_main)
   try:
     with stop_on_sigterm() as stop:
