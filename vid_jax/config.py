@@ -126,6 +126,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.g_cond_spatial = 0
   # Experimental: D's attribute head reads its own CNN of this stem width (0 = D's features).
   c.model.aux_net_width = 0
+  c.model.encoder_width = 32  # stem width of the z-reconstruction encoder (optim.z_reconstruction > 0)
 
   c.optim = ml_collections.ConfigDict()
   c.optim.loss = "ns"  # ns (non-saturating BCE) | hinge
@@ -149,6 +150,9 @@ def base_config() -> ml_collections.ConfigDict:
   # (DCGAN's practice); joint (experimental): reals and fakes go through D as one batch with shared
   # statistics, in D's update and in G's, so a shift common to the fakes is not normalised away.
   c.optim.d_batch = "separate"
+  # VEEGAN's reconstructor (Srivastava et al. 2017; 0 = off): an encoder E (models/encoder.py, its
+  # mean head) trained beside G on mean ||E(G(z, y)) - z||^2, and G pays this weight x that term.
+  c.optim.z_reconstruction = 0.0
   c.optim.diffaugment = ""  # DiffAugment of every D input: "" (off) or e.g. "translation,color,cutout"
   c.optim.lr_decay_start = 0  # G step from which both lrs fall linearly to 0 at train.num_steps (0 = constant)
   c.optim.ema_decay = 0.999  # EMA of G's params used for samples

@@ -240,7 +240,9 @@ LEGACY_DEFAULTS = {
     ("model", "g_cond_spatial"): 0,
     ("model", "g_upsample"): "convt",
     ("model", "d_spectral_norm"): False,
-    ("optim", "diffaugment"): ""
+    ("optim", "diffaugment"): "",
+    ("optim", "z_reconstruction"): 0.0,
+    ("model", "encoder_width"): 32
 }
 
 
