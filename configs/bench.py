@@ -12,6 +12,7 @@ import ml_collections
 from vid_jax import config as vc
 
 DEMO = "runs/demo"  # `make demo`'s models and avatar cache
+ZOO_REQUIRES = ("zoo/avatar_gan/card.json", "zoo/classifier/card.json")  # the GAN and classifier shipped
 DESIGN_REQUIRES = (f"{DEMO}/gan/config.json", f"{DEMO}/classifier/classifier.json", f"{DEMO}/nickname")
 
 
@@ -35,6 +36,7 @@ def get_config(arg=None):
         style=job("style"),  # classic filters and 200 neural steps
         rl=job("rl", num_requests=256),  # vmapped REINFORCE vs a Python loop
         design=job("design", requires=DESIGN_REQUIRES, num=64, reps=2),  # identities/s, `make demo`'s models
+        encoder=job("encoder", requires=ZOO_REQUIRES, batch=64, steps=50, reps=5),  # encoder, inversion
     ))
   else:  # every tool on tiny sizes: a check that the jobs run, not a measurement
     c.jobs = ml_collections.ConfigDict(dict(
@@ -46,5 +48,6 @@ def get_config(arg=None):
         style=job("style", batch=4, size=32, reps=1, neural_size=32, neural_steps=2),
         rl=job("rl", num_requests=8, loop_subset=2, budget=8, population=4, repeats=1),
         design=job("design", requires=DESIGN_REQUIRES, num=2, reps=1, refine_budget=0),
+        encoder=job("encoder", requires=ZOO_REQUIRES, batch=2, steps=2, reps=1, width=8),
     ))
   return c

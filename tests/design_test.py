@@ -185,3 +185,34 @@ def test_different_seeds_give_different_handles(runs):
     handles.append(nick["handle"])
   differ = sum(a != b for a, b in zip(handles, handles[1:]))
   assert differ >= 99, handles
+
+
+def test_from_image_designs_around_the_inverted_photo_with_edits(runs, schema, tmp_path):
+  enc = tmp_path / "enc"
+  proc = _run([
+      "tools/train_encoder.py", "--config=configs/encoder_avatars.py:smoke", f"--workdir={enc}",
+      f"--gan_workdir={runs['gan']}", f"--classifier_workdir={runs['clf']}"
+  ])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  photo = tmp_path / "me.jpg"
+  Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 40, 3), dtype=np.uint8)).save(photo)
+  out = tmp_path / "out"
+  proc = _design(runs, out, f"--from_image={photo}", f"--encoder_workdir={enc}", "--attrs=Eyeglasses",
+                 "--not=Smiling", "--num=3", "--locale=en_US,ja_JP")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "note: me.jpg: 40x50 centre-cropped to 40x40" in proc.stderr
+  validator = jsonschema.Draft202012Validator(schema)
+  records = [json.loads((out / f"{i:03d}" / "identity.json").read_text(encoding="utf-8")) for i in range(3)]
+  for r in records:
+    validator.validate(r)
+    assert r["request"]["from_image"] == str(photo) and r["models"]["encoder"]["path"] == str(enc)
+    assert r["avatar"]["z"] == records[0]["avatar"]["z"] and r["avatar"]["originality"] is None
+  avatars = [(out / f"{i:03d}" / "avatar.png").read_bytes() for i in range(3)]
+  assert avatars[0] == avatars[1] == avatars[2]  # one person's avatar; nicknames and bios differ
+  assert len({r["nickname"]["handle"] for r in records}) == 3
+  for extra, needle in (([f"--from_image={tmp_path / 'none.png'}", f"--encoder_workdir={enc}"],
+                         "no such file"), ([f"--from_image={photo}",
+                                            f"--encoder_workdir={tmp_path}"], "no encoder checkpoint")):
+    proc = _design(runs, tmp_path / "bad", *extra)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and needle in proc.stderr

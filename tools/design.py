@@ -4,6 +4,7 @@ r"""Designs virtual identities (avatar, cover, nickname, bio) from a person's wi
   python tools/design.py --workdir=runs/cdcgan --classifier_workdir=runs/classifier \
       --nickname_workdir=runs/nickname --locale=zh_CN --keywords=猫,摄影 --attrs=Smiling,Eyeglasses \
       --not=Wearing_Hat --style=cartoon --num=4 --seed=7 --out=me/ [--taken=handles.txt]
+  python tools/design.py --from_image=me.jpg --attrs=Eyeglasses --out=me/   # the avatar from a photo (zoo:encoder)
 
 Writes NNN/{avatar.png, avatar_256.png, cover.png, identity.json}, identities.json and a
 self-contained index.html into --out (docs/identity.md). The same flags give the same files.
@@ -14,6 +15,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from vid_jax.data import photos
 from vid_jax.data.attributes import exclusive_request
 from vid_jax.errors import UserError
 from vid_jax.identity import avatar as avatar_lib
@@ -50,6 +52,12 @@ flags.DEFINE_enum(
 flags.DEFINE_integer(
     "refine_budget", designer.REFINE_BUDGET, "Generator evaluations per avatar for the RL refiner over z "
     "(0 = off; needs a classifier).")
+flags.DEFINE_string(
+    "from_image", "", "A photo (or avatar) to start from: the avatar is the GAN's nearest "
+    "one (tools/encode.py's inversion), with --attrs/--not as edits.")
+flags.DEFINE_string(
+    "encoder_workdir", "zoo:encoder",
+    "Encoder of the avatar GAN for --from_image: a tools/train_encoder.py workdir or a zoo entry.")
 flags.DEFINE_integer("reference_images", designer.REFERENCE_IMAGES,
                      "Training images the originality check compares with (0 = off).")
 
@@ -75,11 +83,21 @@ def run():
     locales_lib.check_locale(loc)
   models = designer.load_designer_models(workdir=FLAGS.workdir, classifier_workdir=FLAGS.classifier_workdir,
                                          nickname_workdir=FLAGS.nickname_workdir,
-                                         reference_images=FLAGS.reference_images)
+                                         reference_images=FLAGS.reference_images,
+                                         encoder_workdir=FLAGS.encoder_workdir if FLAGS.from_image else "")
+  photo = None
+  if FLAGS.from_image:
+    inputs = photos.read_inputs(FLAGS.from_image, size=models.avatar.resolution)
+    if len(inputs.images) != 1:
+      raise UserError(f"--from_image={FLAGS.from_image} holds {len(inputs.images)} images; give one image "
+                      "(tools/encode.py takes folders)")
+    for n in inputs.notes:
+      print(f"note: {n}", file=sys.stderr)
+    photo = inputs.images[0]
   wishes = designer.make_wishes(models, locales=FLAGS.locale, keywords=FLAGS.keywords, attrs=FLAGS.attrs,
-                                avoid=getattr(FLAGS,
-                                              "not"), style=FLAGS.style, num=FLAGS.num, seed=FLAGS.seed,
-                                taken=taken, cover_mode=FLAGS.cover, refine_budget=FLAGS.refine_budget)
+                                avoid=getattr(FLAGS, "not"), style=FLAGS.style, num=FLAGS.num,
+                                seed=FLAGS.seed, taken=taken, cover_mode=FLAGS.cover,
+                                refine_budget=FLAGS.refine_budget, photo=photo, photo_name=FLAGS.from_image)
   note = exclusive_request(FLAGS.attrs, getattr(FLAGS, "not"))[2]
   if note:
     print(f"note: {note}", file=sys.stderr)

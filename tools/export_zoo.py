@@ -17,6 +17,7 @@ import sys
 from absl import app, flags
 
 from vid_jax import inference, zoo
+from vid_jax.encoder import bundle as encoder_bundle
 from vid_jax.errors import UserError
 from vid_jax.identity import nickname
 from vid_jax.models import classifier
@@ -41,7 +42,8 @@ flags.mark_flags_as_required(["kind", "workdir", "name", "metrics", "wall_time",
 _PAYLOAD = {
     "gan": inference.export_payload,
     "classifier": classifier.export_payload,
-    "nickname": nickname.export_payload
+    "nickname": nickname.export_payload,
+    "encoder": encoder_bundle.export_payload
 }
 
 

@@ -43,12 +43,17 @@ from vid_jax.errors import UserError
 
 FORMAT = "vid_jax.zoo/1"  # card.json's "format"; bump when the layout changes meaning
 PREFIX = "zoo:"
-KINDS = ("gan", "classifier", "nickname")
+KINDS = ("gan", "classifier", "nickname", "encoder")
 CARD_JSON, CARD_MD, WEIGHTS = "card.json", "CARD.md", "weights.npz"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZOO_DIR = os.path.join(REPO, "zoo")
 # The flag each kind's tools take, for the "pass a workdir instead" hint.
-_FLAG = {"gan": "--workdir", "classifier": "--classifier_workdir", "nickname": "--nickname_workdir"}
+_FLAG = {
+    "gan": "--workdir",
+    "classifier": "--classifier_workdir",
+    "nickname": "--nickname_workdir",
+    "encoder": "--encoder_workdir"
+}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _RESTORE = "restore the shipped files with `git checkout zoo/` or retrain and export them with `make models`"
 
@@ -369,7 +374,8 @@ def _usage(card) -> str:
   return {
       "gan": f"`python tools/generate.py --workdir={name}`",
       "classifier": f"`python tools/evaluate.py --classifier_workdir={name} ...`",
-      "nickname": f"`python tools/design.py --nickname_workdir={name} ...`"
+      "nickname": f"`python tools/design.py --nickname_workdir={name} ...`",
+      "encoder": f"`python tools/encode.py --encoder_workdir={name} --input=photo.png --out=out/`"
   }.get(card["kind"], f"`{name}`")
 
 

@@ -13,7 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from vid_jax import inference
+from vid_jax.encoder import apply_edits
 from vid_jax.identity import originality
+from vid_jax.refiners import gan_inversion
 from vid_jax.refiners import rl
 from vid_jax.refiners import style as style_lib
 
@@ -130,6 +132,35 @@ def design_avatars(models, *, key, num: int, wanted=(), unwanted=(), classifier=
   return AvatarResult(raw=host(raw), images=host(images), z=host(z), y=host(y), predicted=host(predicted),
                       reward=host(reward), nearest=host(nearest), typical=float(typical), resampled=resampled,
                       space="" if references is None else references.space)
+
+
+def photo_avatars(encoder, photo, *, num: int, wanted=(), unwanted=(), classifier=None, style: str = "none",
+                  steps: int | None = None) -> AvatarResult:
+  """`num` copies of the generator's nearest avatar to a photo, with the request applied as edits.
+
+  Args:
+    encoder: `vid_jax.encoder.EncoderModels` of the designer's GAN.
+    photo: uint8 [R, R, 3] (vid_jax.data.photos.read_inputs).
+    num: identities N (they share the avatar; nicknames, bios and covers differ).
+    wanted / unwanted: G's attributes to add / remove (encoder.apply_edits: bits of y).
+    classifier: optional; `predicted` is its reading of the avatar.
+    style: one of STYLES.
+    steps: inversion steps (default: the encoder's).
+
+  Returns:
+    AvatarResult (no originality check: the avatar is meant to look like the photo; nearest = 0).
+  """
+  res = gan_inversion.invert(np.asarray(photo)[None], encoder=encoder, steps=steps)
+  edits = tuple((a, 1) for a in wanted) + tuple((a, -1) for a in unwanted)
+  z, y = apply_edits(res.z, res.y, edits, g_names=encoder.frozen.g_names, directions=encoder.directions)
+  z, y = jnp.repeat(z, num, axis=0), jnp.repeat(y, num, axis=0)
+  raw = jax.jit(encoder.frozen.generate)(encoder.frozen.variables(), z, y)
+  images = raw if style == "none" else style_lib.stylize(raw, style)
+  predicted = None if classifier is None else classifier.probabilities(raw)
+  host = lambda x: None if x is None else np.asarray(jax.device_get(x), np.float32)
+  return AvatarResult(raw=host(raw), images=host(images), z=host(z), y=host(y), predicted=host(predicted),
+                      reward=None, nearest=np.zeros((num,), np.float32), typical=0.0, resampled=np.zeros(
+                          (num,), np.int32), space="")
 
 
 def predicted_dict(names, probabilities) -> dict[str, float]:

@@ -17,6 +17,7 @@ from typing import Any, Optional
 import jax
 import numpy as np
 
+from vid_jax import encoder as encoder_lib
 from vid_jax import inference
 from vid_jax.data import attributes as attributes_lib
 from vid_jax.errors import UserError
@@ -55,6 +56,7 @@ class DesignerModels:
   nickname: Any
   references: Optional[originality.ReferenceSet]
   sources: dict
+  encoder: Any = None  # vid_jax.encoder.EncoderModels of `avatar` (--from_image), or None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,10 +72,13 @@ class Wishes:
   taken: frozenset = frozenset()
   cover_mode: str = cover_lib.DEFAULT_MODE
   refine_budget: int = REFINE_BUDGET
+  photo: Any = None  # uint8 [R, R, 3]: the avatar is this photo's inversion (--from_image)
+  photo_name: str = ""
 
 
 def load_designer_models(*, workdir: str, nickname_workdir: str, classifier_workdir: str = "",
-                         reference_images: int = REFERENCE_IMAGES) -> DesignerModels:
+                         reference_images: int = REFERENCE_IMAGES,
+                         encoder_workdir: str = "") -> DesignerModels:
   """Loads the GAN, the classifier (if given), the nickname model and the originality references.
 
   Each source is a training workdir or a zoo entry (`zoo:avatar_gan`, `zoo:classifier`,
@@ -121,7 +126,25 @@ def load_designer_models(*, workdir: str, nickname_workdir: str, classifier_work
               "space": references.space
           },
   }
-  return DesignerModels(models, classifier, nickname, references, sources)
+  encoder = None
+  if encoder_workdir:
+    encoder = _load_encoder(encoder_workdir, workdir=workdir, models=models, classifier=classifier,
+                            classifier_workdir=classifier_workdir)
+    sources["encoder"] = {"path": encoder_workdir, "step": encoder.step}
+  return DesignerModels(models, classifier, nickname, references, sources, encoder)
+
+
+def _load_encoder(encoder_workdir, *, workdir, models, classifier, classifier_workdir):
+  """The encoder of the designer's GAN (its meta must name that GAN), sharing the loaded models."""
+  meta = encoder_lib.bundle.read_meta(encoder_workdir)
+  if meta["gan"] != encoder_lib.bundle.source_ref(workdir):
+    raise UserError(
+        f"--encoder_workdir={encoder_workdir} inverts the GAN {meta['gan']}, not --workdir={workdir}; "
+        f"give --workdir={meta['gan']} or an encoder trained for {workdir} (tools/train_encoder.py)")
+  frozen = None
+  if classifier is not None and meta["classifier"] == encoder_lib.bundle.source_ref(classifier_workdir):
+    frozen = encoder_lib.Frozen(gan=models, classifier=classifier)
+  return encoder_lib.load_encoder(encoder_workdir, frozen=frozen)
 
 
 def _version(package: str) -> str:
@@ -132,8 +155,8 @@ def _version(package: str) -> str:
 
 
 def make_wishes(models: DesignerModels, *, locales, keywords=(), attrs=(), avoid=(), style="none", num=1,
-                seed=0, taken=frozenset(), cover_mode=cover_lib.DEFAULT_MODE,
-                refine_budget=REFINE_BUDGET) -> Wishes:
+                seed=0, taken=frozenset(), cover_mode=cover_lib.DEFAULT_MODE, refine_budget=REFINE_BUDGET,
+                photo=None, photo_name="") -> Wishes:
   """Checks a request against the loaded models; one UserError naming the flag otherwise."""
   locales = tuple(locales)
   if not locales:
@@ -169,9 +192,12 @@ def make_wishes(models: DesignerModels, *, locales, keywords=(), attrs=(), avoid
     raise UserError(f"--cover={cover_mode!r} is unknown; use one of {', '.join(COVER_MODES)}")
   if refine_budget < 0:
     raise UserError(f"--refine_budget={refine_budget}: must be >= 0 (0 = no refinement)")
+  if photo is not None and models.encoder is None:
+    raise UserError("--from_image needs an encoder of the avatar GAN (--encoder_workdir; "
+                    "tools/train_encoder.py trains one)")
   return Wishes(locales=locales, keywords=keywords, attrs=tuple(attrs), avoid=tuple(avoid), style=style,
                 num=int(num), seed=int(seed), taken=frozenset(taken), cover_mode=cover_mode,
-                refine_budget=int(refine_budget))
+                refine_budget=int(refine_budget), photo=photo, photo_name=photo_name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,9 +240,14 @@ def design_identities(models: DesignerModels, wishes: Wishes) -> Design:
   k_avatar, k_nick, k_bio, k_cover = keys["avatar"], keys["nickname"], keys["bio"], keys["cover"]
   locales = [wishes.locales[i % len(wishes.locales)] for i in range(n)]
   refine = wishes.refine_budget if models.classifier is not None else 0
-  av, t_avatar = _timed(lambda: avatar_lib.design_avatars(
-      models.avatar, key=k_avatar, num=n, wanted=wishes.attrs, unwanted=wishes.avoid, classifier=models.
-      classifier, refine_budget=refine, style=wishes.style, references=models.references))
+  if wishes.photo is not None:
+    av, t_avatar = _timed(
+        lambda: avatar_lib.photo_avatars(models.encoder, wishes.photo, num=n, wanted=wishes.attrs, unwanted=
+                                         wishes.avoid, classifier=models.classifier, style=wishes.style))
+  else:
+    av, t_avatar = _timed(lambda: avatar_lib.design_avatars(
+        models.avatar, key=k_avatar, num=n, wanted=wishes.attrs, unwanted=wishes.avoid, classifier=models.
+        classifier, refine_budget=refine, style=wishes.style, references=models.references))
   (nicks, nick_stats), t_nick = _timed(lambda: nickname_lib.design_nicknames(
       models.nickname, key=k_nick, locales=locales, keywords=[list(wishes.keywords)] * n, taken=wishes.taken))
   shown = _shown_attributes(models, av)
@@ -266,7 +297,7 @@ def _hex(rgb) -> str:
 def _record(models, wishes, i, locale, av, nick, bio, cover_info, cover_shape, timings) -> dict:
   names = models.avatar.attribute_names
   originality_record = None
-  if models.references is not None:
+  if models.references is not None and wishes.photo is None:
     originality_record = {
         "space": av.space,
         "nearest_training_distance": round(float(av.nearest[i]), 4),
@@ -284,7 +315,8 @@ def _record(models, wishes, i, locale, av, nick, bio, cover_info, cover_shape, t
           "keywords": list(wishes.keywords),
           "attrs": list(wishes.attrs),
           "not": list(wishes.avoid),
-          "style": wishes.style
+          "style": wishes.style,
+          "from_image": wishes.photo_name or None
       },
       "nickname": {
           "display": nick["display"],

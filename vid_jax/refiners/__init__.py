@@ -1,4 +1,5 @@
-"""Refiners as pure JAX transforms: adversarial examples, style transfer, RL over the latent space."""
+"""Refiners as pure JAX transforms: adversarial examples, style transfer, RL over the latent space, GAN
+inversion (`invert`, `autoencode`: the encoder's VAE with the generator as decoder)."""
 from vid_jax.refiners import style
 from vid_jax.refiners.style import (CLASSIC_STYLES, STYLE_NAMES, Extractor, NeuralStyle, NeuralStyleState,
                                     cartoon, content_loss_value, discriminator_extractor, duotone,
@@ -16,3 +17,6 @@ from vid_jax.refiners.adversarial import (away_from_attribute_loss, cross_entrop
                                           d_misclassification_loss, d_robustness_report,
                                           fakes_called_real_loss, fgsm, num_perturbed, perturb_d_inputs, pgd,
                                           reals_called_fake_loss, robustness_curve, toward_attribute_loss)
+from vid_jax.refiners import gan_inversion
+from vid_jax.refiners.gan_inversion import (Inversion, InversionResult, InversionState, autoencode, invert,
+                                            inversion, inversion_loss)
