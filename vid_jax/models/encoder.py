@@ -12,7 +12,8 @@ import flax.linen as nn
 from vid_jax.models.generator import num_stages
 from vid_jax.models.layers import Conv4
 
-LOG_VAR_RANGE = (-12.0, 4.0)  # clipped: exp(-12) ~ 6e-6, a near point estimate; exp(4) ~ 55, wider than the prior
+# log_var is clipped: exp(-12) ~ 6e-6 is a near point estimate, exp(4) ~ 55 wider than the prior.
+LOG_VAR_RANGE = (-12.0, 4.0)
 
 
 class Encoder(nn.Module):
