@@ -39,7 +39,7 @@ demo: $(VENV)/.installed
 
 # The model zoo the designer ships with (zoo/, <= 60 MB; vid_jax/zoo.py, README "Model zoo"), retrained from
 # scratch with the project's tools and exported with tools/export_zoo.py: the attribute classifier, the avatar
-# GAN (evaluated with that classifier for its card), the nickname model. Long (hours on a CPU); each training
+# GAN (evaluated with that classifier for its card), the nickname model, the GAN's encoder. Long (hours on a CPU); each training
 # resumes or is skipped when done. The cards' wall time sums the timed invocations (runs/zoo/NAME.wall_s);
 # ZOO_MACHINE="CPU model, cores" names the training machine (default: the one exporting).
 ZOO_RUNS := runs/zoo
@@ -47,6 +47,8 @@ ZOO_MACHINE ?=
 RETRAIN_CLASSIFIER := python tools/train_classifier.py --config=configs/classifier_avatars.py --workdir=$(ZOO_RUNS)/classifier --config.data.cache_dir=$(CACHE)
 RETRAIN_GAN := python launch.py --config=configs/cdcgan_avatars.py --workdir=$(ZOO_RUNS)/avatar_gan
 RETRAIN_NICKNAME := python tools/train_nickname.py --config=configs/nickname.py --workdir=$(ZOO_RUNS)/nickname
+# The encoder inverts the exported GAN (its meta names zoo:avatar_gan / zoo:classifier, so the entry loads anywhere).
+RETRAIN_ENCODER := python tools/train_encoder.py --config=configs/encoder_avatars.py --workdir=$(ZOO_RUNS)/encoder --gan_workdir=zoo:avatar_gan --classifier_workdir=zoo:classifier
 # $(call zoo_timed,NAME,COMMAND): runs COMMAND (python = the venv's), adding its wall seconds to $(ZOO_RUNS)/NAME.wall_s.
 zoo_timed = t=$$(date +%s) && $(subst python ,$(PY) ,$(2)) && echo $$(( $$(date +%s) - t )) >> $(ZOO_RUNS)/$(1).wall_s
 zoo_wall = $$(cat $(ZOO_RUNS)/$(1).wall_s 2>/dev/null | awk '{s += $$1} END {if (NR) printf "%d h %02d min", s / 3600, (s % 3600) / 60; else printf "unknown"}')
@@ -68,6 +70,10 @@ models: $(VENV)/.installed
 	$(ZOO_EXPORT) --kind=nickname --workdir=$(ZOO_RUNS)/nickname --name=nickname \
 	    --metrics=$(ZOO_RUNS)/nickname/metrics.json --wall_time="$(call zoo_wall,nickname)" \
 	    --config_ref=configs/nickname.py --retrain="$(RETRAIN_NICKNAME)"
+	$(call zoo_timed,encoder,$(RETRAIN_ENCODER))
+	$(ZOO_EXPORT) --kind=encoder --workdir=$(ZOO_RUNS)/encoder --name=encoder \
+	    --metrics=$(ZOO_RUNS)/encoder/metrics.json --wall_time="$(call zoo_wall,encoder)" \
+	    --config_ref=configs/encoder_avatars.py --retrain="$(RETRAIN_ENCODER)"
 	@du -sb zoo | awk '{ printf "zoo/: %.1f MB\n", $$1 / 1e6; if ($$1 > 60e6) { print "error: zoo/ is over 60 MB; shrink a model"; exit 1 } }'
 
 test: $(VENV)/.installed-test

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from vid_jax import classifier_train, refiners, testing
-from vid_jax.encoder import Directions, apply_edits, load_encoder, parse_edits
+from vid_jax.encoder import Directions, apply_edits, fit_directions, load_encoder, parse_edits
 from vid_jax.encoder import evaluate as evaluate_lib
 from vid_jax.encoder import train as train_lib
 from vid_jax.encoder.losses import encoder_loss
@@ -121,6 +121,38 @@ def test_edits_change_y_and_move_z_past_the_boundary():
     parse_edits("+Smiling,-Smiling")
   with pytest.raises(UserError, match="names no attribute"):
     parse_edits("+")
+
+
+class _FakeFrozen:
+  """z [B, 4] -> 'images' [B, 1, 1, 4]; the classifier sees Pale_Skin where z0 + z1 > 0.5, Male always."""
+  z_dim, c_names, g_names = 4, ("Male", "Pale_Skin", "Big_Nose"), ("Male",)
+
+  class gan:  # pylint: disable=invalid-name
+
+    @staticmethod
+    def sample_attributes(key, n):
+      return jnp.ones((n, 1))
+
+  def variables(self):
+    return {}
+
+  def generate(self, v, z, y):
+    return z[:, None, None, :]
+
+  def classify(self, v, images):
+    z = images[:, 0, 0, :]
+    ones = jnp.ones_like(z[:, 0])
+    return jnp.stack([10 * ones, 10 * (z[:, 0] + z[:, 1] - 0.5), -10 * ones], axis=1), None
+
+
+def test_directions_fit_the_classifier_boundary_of_attributes_g_does_not_know():
+  d, report = fit_directions(frozen=_FakeFrozen(), key=jax.random.key(0), samples=2048, steps=300,
+                             min_positive=0.05)
+  assert d.names == ("Pale_Skin",)  # Male is G's; Big_Nose never present: nothing to fit
+  np.testing.assert_allclose(d.normals[0], [2**-0.5, 2**-0.5, 0, 0], atol=0.05)
+  np.testing.assert_allclose(d.offsets[0], -0.5 * 2**-0.5, atol=0.1)
+  assert report["Pale_Skin"]["accuracy"] > 0.95
+  assert Directions.from_json(d.to_json()).names == d.names
 
 
 def test_training_records_sources_metrics_and_a_finished_run_is_kept(runs):

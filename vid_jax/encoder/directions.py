@@ -106,7 +106,7 @@ def fit_directions(*, frozen, key, samples: int, steps: int, min_positive: float
   w, b = np.asarray(params["w"]).T, np.asarray(params["b"])  # [K, Z], [K]
   norm = np.linalg.norm(w, axis=1)
   held = (np.asarray(z[n_fit:]) @ w.T + b) > 0
-  acc = (held == np.asarray(t[n_fit:]) > 0.5).mean(0)
+  acc = (held == (np.asarray(t[n_fit:]) > 0.5)).mean(0)
   for i, n in enumerate(names):
     report[n] = {"positive_rate": round(float(rate[cols[i]]), 4), "accuracy": round(float(acc[i]), 4)}
   return Directions(tuple(names), (w / norm[:, None]).astype(np.float32),
