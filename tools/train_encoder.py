@@ -26,6 +26,9 @@ _GAN = flags.DEFINE_string("gan_workdir", "zoo:avatar_gan",
 _CLASSIFIER = flags.DEFINE_string(
     "classifier_workdir", "zoo:classifier",
     "The attribute classifier (reads y off real images): a workdir or a zoo entry.")
+_REEVALUATE = flags.DEFINE_bool(
+    "reevaluate", False, "Only evaluate the finished encoder in --workdir again "
+    "(config.eval) and rewrite its metrics.json.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -34,8 +37,11 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.get_absl_handler().addFilter(checkpoint.quiet_orbax_info)
   try:
-    metrics = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, gan_workdir=_GAN.value,
-                                       classifier_workdir=_CLASSIFIER.value)
+    if _REEVALUATE.value:
+      metrics = train.reevaluate(_CONFIG.value, _WORKDIR.value)
+    else:
+      metrics = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, gan_workdir=_GAN.value,
+                                         classifier_workdir=_CLASSIFIER.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

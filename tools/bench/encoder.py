@@ -18,7 +18,11 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from absl import app, flags
+
+from vid_jax.config import load_config_file
+from vid_jax.encoder import train as encoder_train
 
 from vid_jax.encoder.bundle import EncoderModels
 from vid_jax.encoder.directions import Directions
@@ -35,6 +39,9 @@ _BATCH = flags.DEFINE_integer("batch", 64, "Images per call.")
 _WIDTH = flags.DEFINE_integer("width", 32, "Encoder width (configs/encoder_avatars.py: 32).")
 _STEPS = flags.DEFINE_integer("steps", 50, "Refinement steps of the timed inversion.")
 _REPS = flags.DEFINE_integer("reps", 5, "Timed repetitions (the refined inversion: max(1, reps // 2)).")
+_TRAIN = flags.DEFINE_bool(
+    "train", True, "Also time the two training stages' steps (configs/encoder_avatars.py "
+    "weights, --batch) and project the config's training time from them.")
 
 
 def _time(fn, *args, reps):
@@ -102,7 +109,39 @@ def main(argv):
       "ms_per_step": round(1000 * t1 / max(1, _STEPS.value), 1)
   }
   result["compile_s"] |= {"invert": round(c0, 2), "invert_refined_first_call": round(c1, 2)}
+  if _TRAIN.value:
+    result["train"] = _train_speed(frozen, module, images)
   print(json.dumps(result))
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _train_speed(frozen, module, images):
+  """Median seconds per step of each stage (compile excluded) and the config's projected training time."""
+  config = load_config_file(os.path.join(REPO, "configs", "encoder_avatars.py"))
+  config.encoder.batch_size = _BATCH.value
+  config.encoder.width = _WIDTH.value
+  opts = encoder_train.options_from_config(config, device_count=1)
+  tx = optax.adam(1e-4, b1=0.5)
+  fvars = frozen.variables()
+  out = {}
+  for stage, fn in zip((1, 2), encoder_train.make_steps(module, tx, frozen, opts)):
+    step = jax.jit(fn)
+    params = module.init(jax.random.key(0), jnp.zeros((1, frozen.resolution, frozen.resolution, 3)))["params"]
+    state = [params, tx.init(params)]
+
+    def run(key):
+      state[0], state[1], m = step(state[0], state[1], fvars, key, images)
+      return m
+
+    _, t = _time(run, jax.random.key(stage), reps=_REPS.value)
+    out[f"stage{stage}_s_per_step"] = round(t, 3)
+  steps = (config.encoder.stage1_steps, config.encoder.stage2_steps)
+  out["config_steps"] = list(steps)
+  out["projected_train_min"] = round(
+      (steps[0] * out["stage1_s_per_step"] + steps[1] * out["stage2_s_per_step"]) / 60, 1)
+  return out
 
 
 if __name__ == "__main__":

@@ -134,6 +134,17 @@ def _meta(opts: Options, *, frozen_sources: dict, step: int, final: bool, data_s
               **extra)
 
 
+def reevaluate(config, workdir: str) -> dict:
+  """The held-out evaluation of a finished encoder again (config.eval), e.g. after the evaluation changed;
+  rewrites metrics.json, keeping its training figures (train_s, steps, directions)."""
+  models = bundle_lib.load_encoder(workdir)
+  old = json.loads(paths.workdir_file(workdir, "metrics.json").read_text(encoding="utf-8"))
+  metrics = evaluate_lib.evaluate(models, **dict(config.eval))
+  metrics |= {k: old[k] for k in ("directions", "train_s", "wall_s", "steps") if k in old}
+  paths.workdir_file(workdir, "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+  return metrics
+
+
 def train_and_evaluate(config, workdir: str, *, gan_workdir: str, classifier_workdir: str) -> dict:
   """Trains the encoder of `config` for the GAN and classifier given; returns the held-out metrics.
 

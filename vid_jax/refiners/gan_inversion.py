@@ -111,7 +111,8 @@ def _invert_fn(models, lr: float, weights: tuple):
   return run
 
 
-def invert(images, *, encoder, steps: int | None = None, key=None) -> InversionResult:
+def invert(images, *, encoder, steps: int | None = None, key=None,
+           weights: dict | None = None) -> InversionResult:
   """The generator's nearest avatars to `images`.
 
   Args:
@@ -120,9 +121,11 @@ def invert(images, *, encoder, steps: int | None = None, key=None) -> InversionR
     steps: Adam steps on z after the encoder (default: the encoder config's inversion.steps; 0 = the
       encoder alone).
     key: None for the posterior mean as the start; a key draws the start from q(z | x).
+    weights: {"pixel", "d_feature", "encoder"} replacing the encoder config's (e.g. pixel only).
   """
   s = encoder.inversion["steps"] if steps is None else int(steps)
-  weights = tuple(sorted((k, float(encoder.inversion[k])) for k in ("pixel", "d_feature", "encoder")))
+  w = {k: float(encoder.inversion[k]) for k in ("pixel", "d_feature", "encoder")} | dict(weights or {})
+  weights = tuple(sorted(w.items()))
   fn = _invert_fn(encoder, float(encoder.inversion["lr"]), weights)
   return fn(encoder.params, encoder.frozen.variables(), jnp.asarray(images), key, jnp.asarray(s, jnp.int32))
 
