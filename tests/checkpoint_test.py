@@ -93,7 +93,7 @@ def _write_config(workdir, config, **retired):
 
 @pytest.mark.parametrize("field,value", [("model__d_cond_shift", True), ("model__d_stage_projection", True),
                                          ("model__d_cond_hidden", 256), ("optim__aux_lr", 1e-3),
-                                         ("optim__aux_mode", "adc_ratio")])
+                                         ("optim__aux_mode", "adc_ratio"), ("optim__z_reconstruction", 1.0)])
 def test_a_run_of_a_retired_option_fails_to_load_in_one_line(tmp_path, field, value):
   config = testing.tiny_config(conditional=True)
   _save(tmp_path, config)

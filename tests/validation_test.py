@@ -51,7 +51,8 @@ def test_mode_seeking_needs_an_even_batch():
 
 @pytest.mark.parametrize("field,value", [("model.d_cond_shift", True), ("model.d_stage_projection", True),
                                          ("model.d_cond_hidden", 256), ("optim.aux_lr", 1e-3),
-                                         ("optim.aux_mode", "adc_ratio")])
+                                         ("optim.aux_mode", "adc_ratio"), ("optim.z_reconstruction", 1.0),
+                                         ("model.encoder_width", 64)])
 def test_a_retired_option_is_named_in_one_line(field, value):
   # A config file that still sets one (the fields are gone from vid_jax.config's defaults).
   config = testing.tiny_config(conditional=True)
@@ -62,6 +63,8 @@ def test_a_retired_option_is_named_in_one_line(field, value):
   message = str(e.value)
   assert "\n" not in message and f"{field}={value!r}" in message, message
   assert "retired on" in message and "docs/experiments/configs.md" in message, message
+  if field == "optim.z_reconstruction":
+    assert "git checkout 7b3635a" in message, message  # retired later: its own last commit
 
 
 def test_a_retired_option_left_off_is_accepted():

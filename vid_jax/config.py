@@ -26,6 +26,13 @@ RETIRED_FIELDS = {
     ("optim", "aux_lr"): 0.0
 }  # field -> its "off" value
 RETIRED_VALUES = {("optim", "aux_mode"): ("adc_ratio",)}  # field -> values no longer accepted
+# Retired later, each with its own date and last commit: VEEGAN's z-reconstruction term (issue 30,
+# docs/experiments/veegan.md: FID, diversity and grain level or worse at step 1,000).
+RETIRED_LATER = {
+    ("optim", "z_reconstruction"): ("2026-12-06", "7b3635a"),
+    ("model", "encoder_width"): ("2026-12-06", "7b3635a")
+}
+RETIRED_FIELDS |= {("optim", "z_reconstruction"): 0.0, ("model", "encoder_width"): 32}
 
 
 def parse_arg(arg: str | None, **defaults):
@@ -65,7 +72,8 @@ def check_retired(config, *, where: str, trained: bool = True) -> dict:
   for (section, field), off in RETIRED_FIELDS.items():
     value = config.get(section, {}).pop(field, off)
     if value != off:
-      raise _retired(where, verb, f"{section}.{field}={value!r}", fix)
+      raise _retired(where, verb, f"{section}.{field}={value!r}", fix, *RETIRED_LATER.get((section, field),
+                                                                                          ()))
   for (section, field), values in RETIRED_VALUES.items():
     value = config.get(section, {}).get(field)
     if value in values:
@@ -73,10 +81,11 @@ def check_retired(config, *, where: str, trained: bool = True) -> dict:
   return config
 
 
-def _retired(where: str, verb: str, option: str, fix: str) -> UserError:
-  return UserError(f"{where} {verb} {option}, an option retired on {RETIRED_ON} (measured worse, "
+def _retired(where: str, verb: str, option: str, fix: str, on: str = RETIRED_ON,
+             after: str = RETIRED_AFTER) -> UserError:
+  return UserError(f"{where} {verb} {option}, an option retired on {on} (measured worse, "
                    f"docs/experiments/configs.md); {fix} or check out an older vid_jax "
-                   f"(git checkout {RETIRED_AFTER})")
+                   f"(git checkout {after})")
 
 
 def load_config_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
@@ -126,7 +135,6 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.g_cond_spatial = 0
   # Experimental: D's attribute head reads its own CNN of this stem width (0 = D's features).
   c.model.aux_net_width = 0
-  c.model.encoder_width = 32  # stem width of the z-reconstruction encoder (optim.z_reconstruction > 0)
 
   c.optim = ml_collections.ConfigDict()
   c.optim.loss = "ns"  # ns (non-saturating BCE) | hinge
@@ -150,9 +158,6 @@ def base_config() -> ml_collections.ConfigDict:
   # (DCGAN's practice); joint (experimental): reals and fakes go through D as one batch with shared
   # statistics, in D's update and in G's, so a shift common to the fakes is not normalised away.
   c.optim.d_batch = "separate"
-  # VEEGAN's reconstructor (Srivastava et al. 2017; 0 = off): an encoder E (models/encoder.py, its
-  # mean head) trained beside G on mean ||E(G(z, y)) - z||^2, and G pays this weight x that term.
-  c.optim.z_reconstruction = 0.0
   c.optim.diffaugment = ""  # DiffAugment of every D input: "" (off) or e.g. "translation,color,cutout"
   c.optim.lr_decay_start = 0  # G step from which both lrs fall linearly to 0 at train.num_steps (0 = constant)
   c.optim.ema_decay = 0.999  # EMA of G's params used for samples

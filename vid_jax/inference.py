@@ -240,9 +240,7 @@ LEGACY_DEFAULTS = {
     ("model", "g_cond_spatial"): 0,
     ("model", "g_upsample"): "convt",
     ("model", "d_spectral_norm"): False,
-    ("optim", "diffaugment"): "",
-    ("optim", "z_reconstruction"): 0.0,
-    ("model", "encoder_width"): 32
+    ("optim", "diffaugment"): ""
 }
 
 

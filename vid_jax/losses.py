@@ -89,13 +89,6 @@ def pair_spread(images, z):
   return jnp.mean(dx / dz)
 
 
-def z_reconstruction(*, z_hat, z):
-  """VEEGAN's reconstructor loss (Srivastava et al. 2017): mean (z_hat - z)^2 over the batch and the
-  latent, z_hat = E(G(z, y)) [B, Z], z [B, Z] -> scalar. G minimising it cannot map many z to one
-  image (mode collapse) without E failing to tell them apart."""
-  return jnp.mean(jnp.square(z_hat.astype(jnp.float32) - z))
-
-
 def times(weight, value):
   """How most terms take their weight: weight * value."""
   return weight * value

@@ -30,7 +30,7 @@ from vid_jax import writer as writer_lib
 from vid_jax.augment import parse_policy
 from vid_jax.data.attributes import ATTRIBUTE_INDEX, attribute_names, exclusive_columns
 from vid_jax.errors import NonFiniteLossError, UserError
-from vid_jax.models import build_encoder, build_gan
+from vid_jax.models import build_gan
 from vid_jax.train_step import StepOptions, make_multi_step, make_train_step
 
 
@@ -50,8 +50,7 @@ def step_options(config) -> StepOptions:
                      adversarial=adversarial, aux_weight=float(config.optim.aux_weight),
                      aux_mode=config.optim.aux_mode, mode_seeking=float(config.optim.mode_seeking),
                      mismatch_weight=float(config.optim.mismatch_weight), d_batch=config.optim.d_batch,
-                     diffaugment=parse_policy(config.optim.diffaugment),
-                     z_reconstruction=float(config.optim.z_reconstruction))
+                     diffaugment=parse_policy(config.optim.diffaugment))
 
 
 def make_source(config):
@@ -121,8 +120,8 @@ def create_parts(config) -> Parts:
   init_key = jax.random.PRNGKey(config.train.seed)
   abstract_state = jax.eval_shape(init_fn, init_key)
   step_fn = make_multi_step(
-      make_train_step(generator=generator, discriminator=discriminator, options=step_options(config),
-                      encoder=build_encoder(config)), config.train.steps_per_dispatch)
+      make_train_step(generator=generator, discriminator=discriminator, options=step_options(config)),
+      config.train.steps_per_dispatch)
   return Parts(generator=generator, discriminator=discriminator, mesh=mesh, replicated=rep,
                state_sharding=jax.tree.map(lambda _: rep, abstract_state),
                batch_sharding=shard_lib.batch_sharding(mesh, leading_axes=1), init_fn=init_fn,

@@ -8,11 +8,7 @@ import optax
 from flax import struct
 
 from vid_jax.data.attributes import attribute_names
-from vid_jax.models import build_encoder
 from vid_jax.models.generator import BN_MOMENTUM
-
-# fold_in constant of the encoder's init key: beside the (rng, G, D) split, which stays as it was.
-ENCODER_STREAM = 0x456E63
 
 
 @struct.dataclass
@@ -29,17 +25,6 @@ class TrainState:
   ema_params: Any  # EMA of g_params, used for samples and inference
   g_tx: optax.GradientTransformation = struct.field(pytree_node=False)
   d_tx: optax.GradientTransformation = struct.field(pytree_node=False)
-
-
-@struct.dataclass
-class ReconstructorTrainState(TrainState):
-  """A TrainState with the z-reconstruction encoder E (optim.z_reconstruction > 0).
-
-  A class of its own, not None fields on TrainState: without the option the state, and so its
-  checkpoints (which orbax matches by key), are exactly as before the option existed.
-  """
-  e_params: Any = None  # E's params
-  e_opt_state: Any = None  # E's state of g_tx (G's Adam and schedule)
 
 
 def learning_rate(lr: float, *, decay_start: int, num_steps: int, updates_per_step: int = 1):
@@ -66,36 +51,27 @@ def make_optimizers(optim,
   return optax.adam(g_lr, b1=optim.b1, b2=optim.b2), optax.adam(d_lr, b1=optim.b1, b2=optim.b2)
 
 
-def create_train_state(key, *, generator, discriminator, g_tx, d_tx, resolution, z_dim, num_attributes,
-                       encoder=None):
-  """Initialises params, batch stats and optimizer states from `key` (jittable).
-
-  `encoder` (or None): the z-reconstruction encoder; given, a ReconstructorTrainState with its
-  params and g_tx state.
-  """
+def create_train_state(key, *, generator, discriminator, g_tx, d_tx, resolution, z_dim, num_attributes):
+  """Initialises params, batch stats and optimizer states from `key` (jittable)."""
   k_rng, k_g, k_d = jax.random.split(key, 3)
   z = jnp.zeros((1, z_dim), jnp.float32)
   x = jnp.zeros((1, resolution, resolution, 3), jnp.float32)
   y = jnp.zeros((1, num_attributes), jnp.float32) if num_attributes else None
   g_vars = generator.init(k_g, z, y, train=False)
   d_vars = discriminator.init(k_d, x, y, train=False)
-  fields = dict(step=jnp.zeros((), jnp.int32), rng=k_rng, g_params=g_vars["params"],
-                g_batch_stats=g_vars["batch_stats"], d_params=d_vars["params"],
-                d_batch_stats=d_vars["batch_stats"], g_opt_state=g_tx.init(g_vars["params"]),
-                d_opt_state=d_tx.init(d_vars["params"]), ema_params=g_vars["params"], g_tx=g_tx, d_tx=d_tx)
-  if encoder is None:
-    return TrainState(**fields)
-  e_params = encoder.init(jax.random.fold_in(key, ENCODER_STREAM), x)["params"]
-  return ReconstructorTrainState(**fields, e_params=e_params, e_opt_state=g_tx.init(e_params))
+  return TrainState(step=jnp.zeros(
+      (), jnp.int32), rng=k_rng, g_params=g_vars["params"], g_batch_stats=g_vars["batch_stats"],
+                    d_params=d_vars["params"], d_batch_stats=d_vars["batch_stats"],
+                    g_opt_state=g_tx.init(g_vars["params"]), d_opt_state=d_tx.init(d_vars["params"]),
+                    ema_params=g_vars["params"], g_tx=g_tx, d_tx=d_tx)
 
 
 def make_init_fn(config, generator, discriminator):
-  """`init(key) -> TrainState` for a run config (optimizers from `config.optim`; the encoder, when
-  the config trains one, from `build_encoder`, so every loader of a run restores the same tree)."""
+  """`init(key) -> TrainState` for a run config (optimizers from `config.optim`)."""
   g_tx, d_tx = make_optimizers(config.optim, config.train.num_steps)
   return functools.partial(create_train_state, generator=generator, discriminator=discriminator, g_tx=g_tx,
                            d_tx=d_tx, resolution=config.model.resolution, z_dim=config.model.z_dim,
-                           num_attributes=len(attribute_names(config)), encoder=build_encoder(config))
+                           num_attributes=len(attribute_names(config)))
 
 
 STANDING_SAMPLES = 256  # latents over which samples and inference measure the EMA G's statistics

@@ -1,10 +1,9 @@
 """The pure GAN train step: D update(s), then a G update that reuses G's forward pass.
 
 Each loss is a weighted sum of named terms (losses.combine): D's of adversarial, mismatch, aux and
-r1; G's of adversarial, aux, mode_seeking and z_reconstruction (VEEGAN's, through an encoder E that
-the step trains too); a term whose weight is 0 is not computed. How D sees a step's reals and fakes
-is a D application: the core's "separate" (below) or the experimental "joint"
-(vid_jax.experimental.joint_batch), picked by `StepOptions.d_batch`. With a DiffAugment
+r1; G's of adversarial, aux and mode_seeking; a term whose weight is 0 is not computed. How D sees
+a step's reals and fakes is a D application: the core's "separate" (below) or the experimental
+"joint" (vid_jax.experimental.joint_batch), picked by `StepOptions.d_batch`. With a DiffAugment
 policy (`StepOptions.diffaugment`, vid_jax.augment) every image D sees is augmented first.
 """
 import dataclasses
@@ -42,7 +41,6 @@ class StepOptions:
   mismatch_weight: float = 0.0  # D's loss on reals with one attribute flipped, as fakes (Reed 2016)
   d_batch: str = "separate"  # a D_APPLICATIONS name: separate | joint (experimental)
   diffaugment: tuple[str, ...] = ()  # vid_jax.augment names applied to every image D sees; () = off
-  z_reconstruction: float = 0.0  # weight of G's VEEGAN term ||E(G(z, y)) - z||^2 (needs an encoder); 0 = off
 
   def d_weights(self) -> dict:
     """D's loss terms' weights (terms that do not apply get 0)."""
@@ -59,8 +57,7 @@ class StepOptions:
     return {
         "adversarial": 1.0,
         "aux": self.aux_weight if self.attribute_indices else 0.0,
-        "mode_seeking": self.mode_seeking,
-        "z_reconstruction": self.z_reconstruction
+        "mode_seeking": self.mode_seeking
     }
 
 
@@ -133,13 +130,8 @@ D_APPLICATIONS = {
 }  # experimental
 
 
-def make_train_step(*, generator, discriminator, options: StepOptions, encoder=None) -> Callable:
-  """Returns `train_step(state, batch) -> (state, metrics)`; metrics are float32 scalars.
-
-  `encoder`: the z-reconstruction encoder E (models.build_encoder), needed when
-  `options.z_reconstruction` > 0: G pays the weighted term mean ||E(G(z, y)) - z||^2 (VEEGAN's
-  reconstructor, Srivastava et al. 2017) and E descends the same term with G's fakes held fixed.
-  """
+def make_train_step(*, generator, discriminator, options: StepOptions) -> Callable:
+  """Returns `train_step(state, batch) -> (state, metrics)`; metrics are float32 scalars."""
   d_loss_fn, g_loss_fn = losses.LOSSES[options.loss]
   d_fake_term = losses.D_FAKE_TERMS[options.loss]
   conditional = bool(options.attribute_indices)
@@ -154,9 +146,6 @@ def make_train_step(*, generator, discriminator, options: StepOptions, encoder=N
   aux = bool(d_weights["aux"])
   adc = aux and options.aux_mode == "adc"
   mismatch = bool(d_weights["mismatch"])
-  reconstruct = bool(g_weights["z_reconstruction"])
-  if reconstruct and encoder is None:
-    raise ValueError("z_reconstruction > 0 needs the encoder (models.build_encoder)")
 
   def d_apply(params, batch_stats, x, y, aux_rows=None):  # -> (logits, attribute logits of the
     # first aux_rows images (all if None) or None, batch stats)
@@ -243,50 +232,31 @@ def make_train_step(*, generator, discriminator, options: StepOptions, encoder=N
 
     k_g_fake = jax.random.fold_in(k_aug, options.n_critic) if policy else None
 
-    def g_objective(fake_in, e_params):
+    def g_objective(fake_in):
       # D sees the fakes augmented afresh; G's gradient flows back through the augmentation.
-      # E reads the fakes as G made them (no augmentation); e_params is None without the option.
       out = apply_d.for_g(d_apply, d_params, d_bs, fake=augment_with(k_g_fake, fake_in), y_fake=y_fake,
                           real=d_real_in, y_real=y_real)
       loss, values = losses.combine(
           {
-              "adversarial":
-                  losses.Term(lambda: g_loss_fn(fake_logits=out["fake"])),
+              "adversarial": losses.Term(lambda: g_loss_fn(fake_logits=out["fake"])),
               # G is pushed to make the requested attributes recognisable (as reals' in ADC's head)
-              "aux":
-                  losses.Term(lambda: losses.aux_ce(logits=out["aux_fake"], attributes=y_fake, source=0)),
+              "aux": losses.Term(lambda: losses.aux_ce(logits=out["aux_fake"], attributes=y_fake, source=0)),
               # z: the last critic step's latents, those behind `fake`
-              "mode_seeking":
-                  losses.Term(lambda: losses.pair_spread(fake_in, z), losses.inverse),
-              "z_reconstruction":
-                  losses.Term(lambda: losses.z_reconstruction(
-                      z_hat=encoder.apply({"params": e_params}, fake_in)[0], z=z)),
+              "mode_seeking": losses.Term(lambda: losses.pair_spread(fake_in, z), losses.inverse),
           },
           g_weights)
       zero = jnp.zeros((), jnp.float32)
-      return loss, (out["batch_stats"], values.get("aux", zero), values.get("mode_seeking", zero),
-                    values.get("z_reconstruction", zero))
+      return loss, (out["batch_stats"], values.get("aux", zero), values.get("mode_seeking", zero))
 
-    # One backward pass: G's gradient through the fakes, E's through its params (the fakes an input,
-    # so G is held fixed for E's update). E's only term is the reconstruction, so its gradient is
-    # the weight x the term's; Adam's steps hardly depend on that scale.
-    e_params = state.e_params if reconstruct else None  # a ReconstructorTrainState's
-    (g_loss, (d_bs, g_aux, spread, z_recon)), (dfake,
-                                               e_grads) = jax.value_and_grad(g_objective, argnums=(0, 1),
-                                                                             has_aux=True)(fake, e_params)
+    (g_loss, (d_bs, g_aux, spread)), dfake = jax.value_and_grad(g_objective, has_aux=True)(fake)
     (g_grads,) = g_vjp(dfake)
     updates, g_opt = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
-    encoder_fields = {}
-    if reconstruct:
-      updates, e_opt = state.g_tx.update(e_grads, state.e_opt_state, e_params)
-      encoder_fields = dict(e_params=optax.apply_updates(e_params, updates), e_opt_state=e_opt)
     decay = options.ema_decay
     ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, g_params)
 
     new_state = state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_bs, d_params=d_params,
-                              d_batch_stats=d_bs, g_opt_state=g_opt, d_opt_state=d_opt, ema_params=ema,
-                              **encoder_fields)
+                              d_batch_stats=d_bs, g_opt_state=g_opt, d_opt_state=d_opt, ema_params=ema)
     metrics = {
         "d_loss": d_loss,
         "g_loss": g_loss,
@@ -302,8 +272,6 @@ def make_train_step(*, generator, discriminator, options: StepOptions, encoder=N
       metrics.update(g_spread=spread)  # G's image distance per latent distance over the pairs
     if aux:
       metrics.update(d_aux=d_aux, g_aux=g_aux)  # attribute cross-entropies: D on reals, G's fakes
-    if reconstruct:
-      metrics.update(g_z_reconstruction=z_recon)  # mean (E(G(z, y)) - z)^2 over the batch and z
     return new_state, jax.tree.map(lambda m: m.astype(jnp.float32), metrics)
 
   return train_step

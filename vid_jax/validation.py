@@ -84,10 +84,6 @@ def validate(config, *, device_count: int, process_count: int = 1) -> None:
   if o.mismatch_weight and not m.conditional:
     raise _err("optim.mismatch_weight", o.mismatch_weight, "mismatched attributes need "
                "model.conditional=True; set it to 0 for unconditional runs")
-  if o.z_reconstruction < 0:
-    raise _err("optim.z_reconstruction", o.z_reconstruction, "must be >= 0 (0 = off)")
-  if o.z_reconstruction and m.encoder_width < 1:
-    raise _err("model.encoder_width", m.encoder_width, "the z-reconstruction encoder's width must be >= 1")
   if o.d_batch not in D_BATCHES:
     raise _err("optim.d_batch", o.d_batch, f"use one of {', '.join(D_BATCHES)}")
   unknown = [name for name in parse_policy(o.diffaugment) if name not in AUGMENTATIONS]

@@ -8,7 +8,6 @@ from vid_jax.experimental import attribute_net, spatial_conditioning
 from vid_jax.models import discriminator as discriminator_lib
 from vid_jax.models.classifier import AttributeClassifier, Classifier, load_classifier
 from vid_jax.models.discriminator import Discriminator
-from vid_jax.models.encoder import Encoder
 from vid_jax.models.generator import Generator, RESOLUTIONS
 from vid_jax.models.layers import CONV_IMPLS, Conv4, max_pool_2x2, resolve_conv_impl
 
@@ -38,12 +37,3 @@ def build_gan(config):
                     projection=m.projection, aux_fake_aware=config.optim.aux_mode == "adc", aux_net=aux_net,
                     spectral_norm=m.d_spectral_norm)
   return g, d
-
-
-def build_encoder(config):
-  """The z-reconstruction encoder of a run config (optim.z_reconstruction > 0), else None."""
-  m = config.model
-  if not config.optim.z_reconstruction:
-    return None
-  return Encoder(resolution=m.resolution, width=m.encoder_width, z_dim=m.z_dim,
-                 conv_impl=resolve_conv_impl(m.conv_impl), dtype=jnp.dtype(m.dtype))
