@@ -85,11 +85,13 @@ def evaluate(models, *, seed: int, num_images: int, batch_size: int, limit_image
       return {"inputs": 0}
     z, y = apply_edits(r["z"][idx], r["y"][idx], ((name, 1),), g_names=g_names, directions=models.directions)
     p = np.asarray(classify(generate(z, y)))
-    keep = [i for i in others if i != col]
+    same = lambda cols: round(float(np.mean(p[:, cols] == r["p_ref"][idx][:, cols])), 4)
     return {
         "inputs": int(len(idx)),
         "success": round(float(p[:, col].mean()), 4),
-        "others_unchanged": round(float(np.mean(p[:, keep] == r["p_ref"][idx][:, keep])), 4)
+        "others_unchanged": same([i for i in others if i != col]),
+        "others_unchanged_g": same([i for i in g_cols if i != col]),
+        "others_unchanged_other": same([i for i in o_cols if i != col])
     }
 
   out["edit_" + EDIT_ATTRIBUTE.lower()] = edit(EDIT_ATTRIBUTE, g_cols + o_cols)  # G's bit: y flipped
@@ -104,9 +106,12 @@ def evaluate(models, *, seed: int, num_images: int, batch_size: int, limit_image
         "encoder": 0.0
     })
     p = psnr_uint8(images[:limit_images].astype(np.float32) / 127.5 - 1.0, lim.reconstructions)
+    same = psnr_uint8(images[:limit_images].astype(np.float32) / 127.5 - 1.0, r["ref"][:limit_images])
     out["generator_limit"] = {
         "images": int(limit_images),
         "steps": int(limit_steps),
+        "loss": "pixel",
+        "refined_psnr_median_same_images": round(float(np.median(same)), 3),
         "psnr_median": round(float(np.median(p)), 3),
         "psnr_p10": round(float(np.percentile(p, 10)), 3)
     }
