@@ -97,6 +97,10 @@ def test_refinement_improves_the_reconstruction(runs):
   assert float(after.loss.mean()) < float(before.loss.mean())
   assert mse(after) < mse(before)
   np.testing.assert_allclose(refiners.autoencode(images, encoder=enc), before.reconstructions, atol=1e-6)
+  mean, log_var = enc.encode(images)
+  assert mean.shape == log_var.shape == (8, f.z_dim)
+  np.testing.assert_allclose(before.z, mean, atol=1e-6)  # no steps: the posterior mean
+  np.testing.assert_array_equal(enc.read_attributes(images), before.y)
 
 
 def test_edits_change_y_and_move_z_past_the_boundary():
