@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vid_jax import classifier_train, refiners, testing
+from vid_jax import classifier_train, refiners, testing, zoo
+from vid_jax.data import avatars
+from vid_jax.encoder import bundle as bundle_lib
 from vid_jax.encoder import Directions, apply_edits, fit_directions, load_encoder, parse_edits
 from vid_jax.encoder import evaluate as evaluate_lib
 from vid_jax.encoder import train as train_lib
@@ -18,6 +20,9 @@ from vid_jax.encoder.losses import encoder_loss
 from vid_jax.errors import UserError
 from vid_jax.models.encoder import Encoder, kl_to_prior, sample_posterior
 from vid_jax.refiners.gan_inversion import inversion
+
+# One worker builds the tiny models (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("encoder")
 
 
 def _encoder_config(**encoder):
@@ -205,6 +210,19 @@ def test_bad_config_fields_are_user_errors():
     train_lib.options_from_config(config, device_count=1)
 
 
+def test_export_to_the_zoo_loads_the_same_codes(runs, tmp_path):
+  payload = bundle_lib.export_payload(runs["enc"])
+  card = zoo.export(payload, out_dir=str(tmp_path), name="enc", config_ref="configs/encoder_avatars.py:smoke",
+                    retrain="python tools/train_encoder.py ...", metrics={"psnr": 1.0}, evaluation={},
+                    wall_time="1 min", machine="test", git_commit="x", git_dirty=False)
+  assert card["kind"] == "encoder" and card["step"] == 6
+  a, b = load_encoder(runs["enc"]), load_encoder(str(tmp_path / "enc"))
+  images = avatars.render_batch(range(4), seed=3, size=a.frozen.resolution)[0]
+  tol = max(card["storage"]["fp16_max_abs_error"].values()) + 1e-5
+  np.testing.assert_allclose(a.encode(images)[0], b.encode(images)[0], atol=tol)
+  assert b.directions.names == a.directions.names and b.inversion == a.inversion
+
+
 def _encode(args):
   return subprocess.run([sys.executable, "tools/encode.py", *args], cwd=testing.REPO, capture_output=True,
                         text=True, timeout=600)
@@ -230,11 +248,14 @@ def test_encode_tool_writes_outputs_in_input_order_and_refuses_bad_input(runs, t
     assert npz["reconstructions"].shape == npz["edited"].shape == (2, 32, 32, 3)
     assert npz["reconstructions"].dtype == np.uint8 and list(npz["names"]) == ["a", "b"]
   (tmp_path / "bad.png").write_text("not an image")
-  for args, needle in ((["--input=" + str(tmp_path / "bad.png")], "bad.png"),
-                       ([f"--input={folder}", "--edit=+Unknown_Thing"], "Unknown_Thing")):
-    r = _encode([f"--encoder_workdir={runs['enc']}", f"--out={tmp_path / 'x'}", *args])
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
-    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and needle in errors[0], r.stderr[-2000:]
-  r = _encode([f"--encoder_workdir={tmp_path}", f"--input={folder}", f"--out={tmp_path / 'x'}"])
-  assert r.returncode == 2 and "error: no encoder checkpoint" in r.stderr
+  r = _encode(
+      [f"--encoder_workdir={runs['enc']}", f"--out={tmp_path / 'x'}", f"--input={tmp_path / 'bad.png'}"])
+  assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+  errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+  assert len(errors) == 1 and "bad.png" in errors[0], r.stderr[-2000:]
+  assert not (tmp_path / "x").exists()
+
+
+def test_a_missing_encoder_is_one_user_error(tmp_path):
+  with pytest.raises(UserError, match="no encoder checkpoint"):
+    load_encoder(str(tmp_path))

@@ -18,6 +18,7 @@ from vid_jax import inference
 from vid_jax import testing
 from vid_jax import zoo
 from vid_jax.data import avatars
+from vid_jax.encoder import load_encoder
 from vid_jax.errors import UserError
 from vid_jax.identity import nickname as nickname_lib
 from vid_jax.identity import nickname_data
@@ -28,7 +29,8 @@ from vid_jax.models import discriminator
 LOADERS = {
     "gan": inference.load_models,
     "classifier": classifier_lib.load_classifier,
-    "nickname": nickname_lib.load_nickname_model
+    "nickname": nickname_lib.load_nickname_model,
+    "encoder": load_encoder
 }
 PAYLOADS = {
     "gan": inference.export_payload,
@@ -321,6 +323,11 @@ def test_every_shipped_zoo_file_loads_and_matches_its_card():
       images = np.asarray(loaded.generate(z, loaded.sample_attributes(jax.random.PRNGKey(1), 4)))
       assert images.shape == (4, loaded.resolution, loaded.resolution, 3)
       assert np.all(np.isfinite(images)) and np.all(np.abs(images) <= 1.0)
+    if card["kind"] == "encoder":  # its GAN and classifier are zoo entries too: the entry loads anywhere
+      assert loaded.step == card["step"] and loaded.meta["gan"].startswith(zoo.PREFIX)
+      mean, log_var = loaded.encode(avatars.render_batch(range(4), seed=1, size=loaded.frozen.resolution)[0])
+      assert mean.shape == (4, loaded.frozen.z_dim) and np.all(np.isfinite(mean)) and np.all(
+          np.isfinite(log_var))
   assert sum(
       os.path.getsize(f)
       for f in glob.glob(os.path.join(root, "**"), recursive=True)
