@@ -76,10 +76,10 @@ models: $(VENV)/.installed
 	    --config_ref=configs/encoder_avatars.py --retrain="$(RETRAIN_ENCODER)"
 	@du -sb zoo | awk '{ printf "zoo/: %.1f MB\n", $$1 / 1e6; if ($$1 > 60e6) { print "error: zoo/ is over 60 MB; shrink a model"; exit 1 } }'
 
-# --dist loadgroup: a module marked `pytestmark = pytest.mark.xdist_group(...)` runs on one worker, so its
-# module-scoped fixture (tiny models trained for it) is built once, not once per worker.
+# --dist loadfile: each test file runs on one worker, so its module-scoped fixtures (tiny models trained
+# for it) are built once, not once per worker.
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -n 2 --dist loadgroup -q -m "not slow" tests
+	$(PY) -m pytest -n 2 --dist loadfile -q -m "not slow" tests
 
 # The formatter (yapf, Google style, 2-space indents; settings in pyproject.toml) and pyflakes' checks (ruff).
 # CI runs `make lint` before `make test`; `make fmt` rewrites the files in place.

@@ -63,5 +63,5 @@ def get_config(arg=None):
                           checkpoint_every=3))
     c.inversion.steps = 3
     c.directions.update(dict(samples=64, steps=20))
-    c.eval.update(dict(num_images=16, batch_size=8, limit_images=8, limit_steps=6))
+    c.eval.update(dict(num_images=8, batch_size=8, limit_images=8, limit_steps=2))
   return c

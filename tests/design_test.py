@@ -10,11 +10,10 @@ import pytest
 from PIL import Image
 
 from vid_jax import testing
+from vid_jax.encoder import train as encoder_train
 from vid_jax.identity import designer
 from vid_jax.identity import nickname as nickname_lib
 
-# One worker builds the tiny models (make test: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("design")
 SCHEMA_PATH = os.path.join(testing.REPO, "vid_jax", "identity", "identity.schema.json")
 
 
@@ -190,12 +189,10 @@ def test_different_seeds_give_different_handles(runs):
 
 
 def test_from_image_designs_around_the_inverted_photo_with_edits(runs, schema, tmp_path):
-  enc = tmp_path / "enc"
-  proc = _run([
-      "tools/train_encoder.py", "--config=configs/encoder_avatars.py:smoke", f"--workdir={enc}",
-      f"--gan_workdir={runs['gan']}", f"--classifier_workdir={runs['clf']}"
-  ])
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  enc = tmp_path / "enc"  # in-process (tools/train_encoder.py's own test: tests/encoder_test.py)
+  config = testing.load_config_file("encoder_avatars", "smoke")
+  config.eval.limit_steps = 0
+  encoder_train.train_and_evaluate(config, str(enc), gan_workdir=runs["gan"], classifier_workdir=runs["clf"])
   photo = tmp_path / "me.jpg"
   Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 40, 3), dtype=np.uint8)).save(photo)
   out = tmp_path / "out"

@@ -21,9 +21,6 @@ from vid_jax.errors import UserError
 from vid_jax.models.encoder import Encoder, kl_to_prior, sample_posterior
 from vid_jax.refiners.gan_inversion import inversion
 
-# One worker builds the tiny models (make test: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("encoder")
-
 
 def _encoder_config(**encoder):
   config = testing.load_config_file("encoder_avatars", "smoke")
@@ -168,7 +165,7 @@ def test_training_records_sources_metrics_and_a_finished_run_is_kept(runs):
   m = runs["metrics"]
   for part in ("encoder_only", "refined"):
     assert np.isfinite(m[part]["psnr_median"]) and 0 <= m[part]["agreement_g"] <= 1
-  assert m["steps"] == 6 and m["refined"]["steps"] == 3
+  assert m["steps"] == 6 and m["refined"]["steps"] == 3 and m["generator_limit"]["steps"] == 2
   with open(os.path.join(runs["enc"], "metrics.json"), encoding="utf-8") as f:
     assert json.load(f)["refined"] == m["refined"]
   enc = load_encoder(runs["enc"])
@@ -254,6 +251,11 @@ def test_encode_tool_writes_outputs_in_input_order_and_refuses_bad_input(runs, t
   errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
   assert len(errors) == 1 and "bad.png" in errors[0], r.stderr[-2000:]
   assert not (tmp_path / "x").exists()
+  r = subprocess.run([
+      sys.executable, "tools/train_encoder.py", "--config=configs/encoder_avatars.py:smoke",
+      f"--workdir={runs['enc']}", f"--gan_workdir={runs['gan']}", f"--classifier_workdir={runs['clf']}"
+  ], cwd=testing.REPO, capture_output=True, text=True, timeout=600)
+  assert r.returncode == 0 and json.loads(r.stdout)["steps"] == 6, r.stderr[-2000:]  # finished: printed, kept
 
 
 def test_a_missing_encoder_is_one_user_error(tmp_path):
