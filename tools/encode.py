@@ -22,6 +22,7 @@ from PIL import Image
 
 from vid_jax import writer
 from vid_jax.data import photos
+from vid_jax.data.loader import to_uint8
 from vid_jax.encoder import apply_edits, check_edits, load_encoder, parse_edits
 from vid_jax.errors import UserError
 from vid_jax.identity.avatar import STYLES
@@ -51,10 +52,6 @@ def _batches(n: int):
   """(start, size) of each call; one compiled size, the smallest power of two >= min(n, MAX_BATCH)."""
   size = 1 << (min(n, MAX_BATCH) - 1).bit_length()
   return [(s, size) for s in range(0, n, size)]
-
-
-def _u8(x) -> np.ndarray:
-  return np.clip(np.rint((np.asarray(x, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def run():
@@ -87,12 +84,12 @@ def run():
     y_all.append(np.asarray(res.y)[:k])
     rec_all.append(np.asarray(rec)[:k])
   rec = np.concatenate(rec_all)
-  plain_u8, y_cat = _u8(rec), np.concatenate(y_all)  # before the style: the PSNR and the reading
+  plain_u8, y_cat = to_uint8(rec), np.concatenate(y_all)  # before the style: the PSNR and the reading
   edited = np.concatenate(ed_all) if edits else None
   if _STYLE.value != "none":
     rec = np.asarray(style_lib.stylize(jnp.asarray(rec), _STYLE.value))
     edited = None if edited is None else np.asarray(style_lib.stylize(jnp.asarray(edited), _STYLE.value))
-  rec_u8, ed_u8 = _u8(rec), None if edited is None else _u8(edited)
+  rec_u8, ed_u8 = to_uint8(rec), None if edited is None else to_uint8(edited)
   os.makedirs(_OUT.value, exist_ok=True)
   g_names = enc.frozen.g_names
   for i, name in enumerate(inputs.names):

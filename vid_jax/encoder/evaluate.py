@@ -43,8 +43,8 @@ def evaluate(models, *, seed: int, num_images: int, batch_size: int, limit_image
   t0 = time.perf_counter()
   frozen, fvars = models.frozen, models.frozen.variables()
   src = AvatarSource(size=frozen.resolution, seed=seed, num_examples=num_images)
-  images = src.get_batch(np.arange(num_images))["image"]  # uint8 [N, R, R, 3]
-  truth = src.get_batch(np.arange(num_images))["attributes"]  # bool [N, 40]
+  batch = src.get_batch(np.arange(num_images))  # rendered once
+  images, truth = batch["image"], batch["attributes"]  # uint8 [N, R, R, 3], bool [N, 40]
   c_names, g_names = frozen.c_names, frozen.g_names
   varying = [i for i in range(len(c_names)) if 0 < truth[:, i].mean() < 1]
   g_cols = [c_names.index(n) for n in g_names]
